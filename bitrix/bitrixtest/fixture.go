@@ -1,0 +1,160 @@
+package bitrixtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Fixture is a portal's seed data, as stored under testdata/.
+type Fixture struct {
+	Portal  string      `json:"portal"` // host name shown in chat data
+	Webhook WebhookSeed `json:"webhook"`
+	OAuth   OAuthSeed   `json:"oauth"`
+	Scopes  []string    `json:"scopes"`
+	Users   []User      `json:"users"`
+	Chats   []Chat      `json:"chats"`
+	Bots    []Bot       `json:"bots"`
+	Large   []LargeChat `json:"generated_chats"`
+}
+
+// WebhookSeed is the inbound webhook the portal accepts.
+type WebhookSeed struct {
+	UserID int    `json:"user_id"`
+	Code   string `json:"code"`
+}
+
+// OAuthSeed is the one OAuth application installed on the portal.
+type OAuthSeed struct {
+	AppID        string `json:"app_id"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	UserID       int    `json:"user_id"`
+}
+
+// User is a portal user. Type is user, bot, extranet, email, collaber...;
+// ExternalAuthID is "default" for employees, or the external type (bot,
+// email, imconnector...) for system users.
+type User struct {
+	ID             int               `json:"id"`
+	Name           string            `json:"name"`
+	FirstName      string            `json:"first_name"`
+	LastName       string            `json:"last_name"`
+	WorkPosition   *string           `json:"work_position"`
+	Active         bool              `json:"active"`
+	Type           string            `json:"type"`
+	ExternalAuthID string            `json:"external_auth_id"`
+	Extranet       bool              `json:"extranet"`
+	Network        bool              `json:"network"`
+	Bot            bool              `json:"bot"`
+	Connector      bool              `json:"connector"`
+	Gender         string            `json:"gender"`
+	Color          string            `json:"color"`
+	Avatar         string            `json:"avatar"`
+	Email          string            `json:"email"`
+	Phones         map[string]string `json:"phones"`
+	Departments    []int             `json:"departments"`
+	Status         string            `json:"status"`
+	LastActivity   string            `json:"last_activity_date"`
+	MobileLastDate string            `json:"mobile_last_date"`
+	Absent         string            `json:"absent"`
+}
+
+// Chat is a group chat. Members are in join order.
+type Chat struct {
+	ID           int    `json:"id"`
+	Name         string `json:"name"`
+	Description  string `json:"description"`
+	Type         string `json:"type"` // chat, open, general, channel...
+	Owner        int    `json:"owner"`
+	Members      []int  `json:"members"`
+	Managers     []int  `json:"managers"`
+	Muted        []int  `json:"muted"`
+	GroupID      int    `json:"group_id"` // reachable as sgN when set
+	EntityType   string `json:"entity_type"`
+	EntityID     string `json:"entity_id"`
+	Color        string `json:"color"`
+	DateCreate   string `json:"date_create"`
+	MessageCount int    `json:"message_count"`
+	LastMessage  int    `json:"last_message_id"`
+	// AddForbidden refuses im.chat.user.add ("It is forbidden to add users to this chat").
+	AddForbidden bool `json:"add_forbidden"`
+	// ManagersAdd lets only the owner and managers add users.
+	ManagersAdd bool `json:"managers_add"`
+	Extranet    bool `json:"extranet"`
+}
+
+// Bot is a registered chat bot: ClientID is what imbot.chat.user.list wants
+// on webhook calls, Token what imbot.v2 wants; AppID ties it to an OAuth app.
+type Bot struct {
+	ID       int    `json:"id"`
+	ClientID string `json:"client_id"`
+	Token    string `json:"token"`
+	AppID    string `json:"app_id"`
+}
+
+// LargeChat asks for a generated chat of Members synthetic users, every
+// ExternalEvery-th an e-mail guest and every InactiveEvery-th dismissed
+// (0 turns either off). The webhook user and Bots are members too.
+type LargeChat struct {
+	ChatID        int    `json:"chat_id"`
+	Name          string `json:"name"`
+	Members       int    `json:"members"`
+	FirstUserID   int    `json:"first_user_id"`
+	ExternalEvery int    `json:"external_every"`
+	InactiveEvery int    `json:"inactive_every"`
+	Bots          []int  `json:"bots"`
+}
+
+// LoadFixture reads a fixture file.
+func LoadFixture(path string) (*Fixture, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFixture(raw)
+}
+
+// ParseFixture decodes fixture JSON.
+func ParseFixture(raw []byte) (*Fixture, error) {
+	var f Fixture
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fmt.Errorf("bitrixtest: fixture: %w", err)
+	}
+	return &f, nil
+}
+
+// generate expands a LargeChat into users and a chat.
+func (g LargeChat) generate(owner int) ([]User, Chat) {
+	first := g.FirstUserID
+	if first == 0 {
+		first = 100000
+	}
+	users := make([]User, 0, g.Members)
+	members := []int{owner}
+	for i := 0; i < g.Members; i++ {
+		id := first + i
+		u := User{ID: id, FirstName: fmt.Sprintf("User%d", id), LastName: "Generated", Active: true,
+			Type: "user", ExternalAuthID: "default", Gender: "M", Color: "#58cc47", Status: "online",
+			Email: fmt.Sprintf("user%d@example.com", id), Departments: []int{1 + i%7}}
+		pos := "Engineer"
+		u.WorkPosition = &pos
+		if g.ExternalEvery > 0 && i%g.ExternalEvery == g.ExternalEvery-1 {
+			u.Type, u.ExternalAuthID, u.WorkPosition = "email", "email", nil
+		}
+		if g.InactiveEvery > 0 && i%g.InactiveEvery == g.InactiveEvery-1 {
+			u.Active = false
+		}
+		u.Name = u.FirstName + " " + u.LastName
+		users = append(users, u)
+		members = append(members, id)
+	}
+	members = append(members, g.Bots...)
+	name := g.Name
+	if name == "" {
+		name = fmt.Sprintf("Generated chat of %d", g.Members)
+	}
+	return users, Chat{ID: g.ChatID, Name: name, Type: "chat", Owner: owner, Members: members, Color: "#4ba984", DateCreate: "2026-01-15T10:00:00+01:00"}
+}

@@ -1,0 +1,365 @@
+// Package bitrix is a small Bitrix24 REST client for the chat-membership
+// methods this server wraps: one JSON call path, typed errors, a client-side
+// leaky bucket matching the portal's, retries, and OAuth token rotation.
+package bitrix
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+)
+
+// maxBody caps how much of an answer is read: a page of 200 users is ~200 KB.
+const maxBody = 32 << 20
+
+// Client calls Bitrix24 REST methods. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	hook    *webhook // nil with OAuth
+	oauth   *oauthState
+	bucket  *leakyBucket
+	secrets redactor
+	log     *slog.Logger
+
+	pauseMu sync.Mutex
+	paused  map[string]time.Time // method -> OPERATION_TIME_LIMIT reset time
+
+	requests atomic.Int64 // HTTP requests sent to the REST endpoint
+
+	// notify, when set, hears about waits (rate limits) worth telling a user.
+	notify atomic.Pointer[func(ctx context.Context, msg string)]
+}
+
+// New builds a client. It makes no network call.
+func New(cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	c := &Client{cfg: cfg, log: cfg.Logger, paused: map[string]time.Time{}}
+	c.bucket = newLeakyBucket(cfg.RateLimit, cfg.RateBurst)
+	c.secrets.add(cfg.BotToken.Reveal(), cfg.BotClientID.Reveal())
+	switch {
+	case cfg.WebhookURL != "" && cfg.OAuth != nil:
+		return nil, errors.New("bitrix: configure either a webhook URL or OAuth, not both")
+	case cfg.WebhookURL != "":
+		c.secrets.add(cfg.WebhookURL.Reveal())
+		h, err := parseWebhook(cfg.WebhookURL)
+		if err != nil {
+			return nil, fmt.Errorf("bitrix: %w", err)
+		}
+		c.secrets.add(h.code.Reveal())
+		c.hook = &h
+	case cfg.OAuth != nil:
+		o, err := newOAuthState(*cfg.OAuth, &c.secrets, cfg.HTTPClient, c.log)
+		if err != nil {
+			return nil, err
+		}
+		c.oauth = o
+	default:
+		return nil, errors.New("bitrix: no credentials: set a webhook URL or OAuth tokens")
+	}
+	return c, nil
+}
+
+// String names the portal and auth kind, never a secret.
+func (c *Client) String() string {
+	if c.hook != nil {
+		return fmt.Sprintf("bitrix.Client{portal: %s, auth: webhook of user %s}", c.hook.portal, c.hook.userID)
+	}
+	return fmt.Sprintf("bitrix.Client{endpoint: %s, auth: oauth}", c.oauth.endpointHost())
+}
+
+// Requests counts the HTTP requests this client has sent to the REST endpoint.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// OnWait registers a function told about waits on rate limits (for example to
+// forward them to an MCP client as log notifications). The ctx is the caller's.
+func (c *Client) OnWait(f func(ctx context.Context, msg string)) { c.notify.Store(&f) }
+
+func (c *Client) tellWait(ctx context.Context, msg string) {
+	c.log.Warn(msg)
+	if f := c.notify.Load(); f != nil {
+		(*f)(ctx, msg)
+	}
+}
+
+// Response is a decoded successful answer.
+type Response struct {
+	Result json.RawMessage
+	Total  *int // present on offset-paged lists
+	Next   *int // present when another page exists
+	Time   Timing
+}
+
+// Timing is the answer's "time" section.
+type Timing struct {
+	Start            float64 `json:"start"`
+	Finish           float64 `json:"finish"`
+	Duration         float64 `json:"duration"`
+	Processing       float64 `json:"processing"`
+	Operating        float64 `json:"operating"`
+	OperatingResetAt int64   `json:"operating_reset_at"`
+}
+
+type envelope struct {
+	Result           json.RawMessage `json:"result"`
+	Total            *int            `json:"total"`
+	Next             *int            `json:"next"`
+	Time             *Timing         `json:"time"`
+	Error            string          `json:"error"`
+	ErrorDescription string          `json:"error_description"`
+}
+
+// Params are a method's parameters, sent as a JSON object.
+type Params map[string]any
+
+// Call invokes a REST method with retries, rate limiting and token refresh.
+func (c *Client) Call(ctx context.Context, method string, params Params) (*Response, error) {
+	var resp *Response
+	err := c.withRetry(ctx, method, func(ctx context.Context) error {
+		r, err := c.send(ctx, method, params)
+		resp = r
+		return err
+	})
+	return resp, err
+}
+
+// withRetry runs one operation under the retry policy:
+//   - QUERY_LIMIT_EXCEEDED, 500/502/503/504 and transport errors: retried with
+//     exponential backoff and jitter, within MaxAttempts and MaxRetryTime;
+//   - OPERATION_TIME_LIMIT: the method is paused until its reset time, and the
+//     call waits for it when that fits the budget;
+//   - expired_token: one shared refresh, then the call is repeated;
+//   - anything else (OVERLOAD_LIMIT, auth, the method's own errors): returned at once.
+func (c *Client) withRetry(ctx context.Context, method string, op func(context.Context) error) error {
+	start := time.Now()
+	deadline := start.Add(c.cfg.MaxRetryTime)
+	// go-retry backoffs are stateful, so each operation gets its own.
+	b := retry.NewExponential(c.cfg.RetryBase)
+	b = retry.WithCappedDuration(5*time.Second, b)
+	b = retry.WithJitterPercent(20, b)
+	b = retry.WithMaxRetries(uint64(c.cfg.MaxAttempts-1), b)
+	b = retry.WithMaxDuration(c.cfg.MaxRetryTime, b)
+
+	refreshed := false
+	return retry.Do(ctx, b, func(ctx context.Context) error {
+		if err := c.waitOperating(ctx, method, deadline); err != nil {
+			return err
+		}
+		err := op(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		e, _ := AsError(err)
+		switch {
+		case e != nil && (e.Code == CodeExpiredToken || e.Code == CodeInvalidToken) && c.oauth != nil && !refreshed:
+			refreshed = true
+			if rerr := c.oauth.refresh(ctx, tokenOf(err)); rerr != nil {
+				return rerr
+			}
+			return retry.RetryableError(err)
+		case e != nil && e.Code == CodeOperationTimeLimit:
+			c.pause(method, e.OperatingResetAt)
+			if !e.OperatingResetAt.IsZero() && e.OperatingResetAt.Before(deadline) {
+				return retry.RetryableError(err) // waitOperating sleeps next time round
+			}
+			return c.operatingError(method, e)
+		case e != nil && e.Code == CodeQueryLimitExceeded:
+			c.bucket.fill()
+			return retry.RetryableError(err)
+		case IsTransient(err):
+			return retry.RetryableError(err)
+		}
+		var te *TransportError
+		if errors.As(err, &te) {
+			return retry.RetryableError(err)
+		}
+		return err
+	})
+}
+
+// pause remembers that method may not run until reset (OPERATION_TIME_LIMIT
+// applies to one method; the others carry on).
+func (c *Client) pause(method string, reset time.Time) {
+	if reset.IsZero() {
+		return
+	}
+	c.pauseMu.Lock()
+	defer c.pauseMu.Unlock()
+	key := strings.ToLower(method)
+	if reset.After(c.paused[key]) {
+		c.paused[key] = reset
+	}
+}
+
+func (c *Client) pausedUntil(method string) time.Time {
+	c.pauseMu.Lock()
+	defer c.pauseMu.Unlock()
+	return c.paused[strings.ToLower(method)]
+}
+
+func (c *Client) waitOperating(ctx context.Context, method string, deadline time.Time) error {
+	until := c.pausedUntil(method)
+	wait := time.Until(until)
+	if wait <= 0 {
+		return nil
+	}
+	if until.After(deadline) {
+		return c.operatingError(method, &Error{Method: method, Code: CodeOperationTimeLimit, HTTPStatus: 429, OperatingResetAt: until})
+	}
+	c.tellWait(ctx, fmt.Sprintf("bitrix24 %s: method time limit reached; waiting %s for it to reset", method, wait.Round(time.Second)))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (c *Client) operatingError(method string, e *Error) error {
+	out := *e
+	out.Method = method
+	if !e.OperatingResetAt.IsZero() {
+		out.Description = fmt.Sprintf("method time limit exceeded; it resets in %s (at %s)",
+			time.Until(e.OperatingResetAt).Round(time.Second), e.OperatingResetAt.UTC().Format(time.RFC3339))
+	}
+	return &out
+}
+
+// tokenError carries the access token a failed request used, so that many
+// requests failing at once share one refresh.
+type tokenError struct {
+	err   *Error
+	token Secret
+}
+
+func (e *tokenError) Error() string { return e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }
+
+func tokenOf(err error) Secret {
+	var te *tokenError
+	if errors.As(err, &te) {
+		return te.token
+	}
+	return ""
+}
+
+// send makes one HTTP request: wait for the bucket, POST, decode.
+func (c *Client) send(ctx context.Context, method string, params Params) (*Response, error) {
+	release, err := c.bucket.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	body := make(map[string]any, len(params)+1)
+	for k, v := range params {
+		body[k] = v
+	}
+	var endpoint string
+	var token Secret
+	if c.hook != nil {
+		endpoint = c.hook.base + c.hook.code.Reveal() + "/" + method
+	} else {
+		endpoint, token = c.oauth.current()
+		endpoint += method
+		body["auth"] = token.Reveal()
+	}
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("bitrix %s: encoding parameters: %w", method, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(buf))
+	if err != nil {
+		return nil, &TransportError{Method: method, Msg: "building request failed"}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+
+	began := time.Now()
+	c.requests.Add(1)
+	httpResp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		c.log.Debug("bitrix24 call", "method", method, "error", c.secrets.scrub(err.Error()), "duration", time.Since(began))
+		return nil, &TransportError{Method: method, Msg: c.secrets.scrub(unwrapURLError(err).Error())}
+	}
+	defer httpResp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(httpResp.Body, maxBody))
+	c.log.Debug("bitrix24 call", "method", method, "status", httpResp.StatusCode, "duration", time.Since(began), "bytes", len(raw))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		return nil, &TransportError{Method: method, Msg: "reading answer: " + c.secrets.scrub(err.Error())}
+	}
+	resp, err := c.decode(method, httpResp, raw)
+	if err != nil {
+		if e, ok := AsError(err); ok && (e.Code == CodeExpiredToken || e.Code == CodeInvalidToken) {
+			return nil, &tokenError{err: e, token: token}
+		}
+		return nil, err
+	}
+	if resp.Time.OperatingResetAt > 0 && resp.Time.Operating > 0 {
+		// The limiter is active for this method; nothing to do until it refuses.
+		c.log.Debug("bitrix24 method time", "method", method, "operating", resp.Time.Operating)
+	}
+	return resp, nil
+}
+
+func unwrapURLError(err error) error {
+	// *url.Error quotes the URL, which carries the webhook code; keep its cause only.
+	type unwrapper interface{ Unwrap() error }
+	if u, ok := err.(unwrapper); ok && u.Unwrap() != nil {
+		if strings.HasPrefix(err.Error(), "Post ") || strings.HasPrefix(err.Error(), "Get ") {
+			return u.Unwrap()
+		}
+	}
+	return err
+}
+
+func (c *Client) decode(method string, httpResp *http.Response, raw []byte) (*Response, error) {
+	status := httpResp.StatusCode
+	var env envelope
+	mediaType, _, _ := mime.ParseMediaType(httpResp.Header.Get("Content-Type"))
+	if err := json.Unmarshal(raw, &env); err != nil || (env.Result == nil && env.Error == "") {
+		kind := mediaType
+		if kind == "" {
+			kind = "no content type"
+		}
+		return nil, &Error{Method: method, Code: CodeBadResponse, HTTPStatus: status,
+			Description: fmt.Sprintf("the portal answered HTTP %d with %d bytes of %s instead of a REST answer", status, len(raw), kind)}
+	}
+	if env.Error != "" {
+		e := &Error{Method: method, Code: env.Error, Description: c.secrets.scrub(env.ErrorDescription), HTTPStatus: status}
+		if env.Time != nil && env.Time.OperatingResetAt > 0 {
+			// Whole seconds: the block may last until the end of that second.
+			e.OperatingResetAt = time.Unix(env.Time.OperatingResetAt+1, 0)
+		}
+		if e.Code == CodeOperationTimeLimit && e.OperatingResetAt.IsZero() {
+			e.OperatingResetAt = c.pausedUntil(method)
+		}
+		return nil, e
+	}
+	resp := &Response{Result: env.Result, Total: env.Total, Next: env.Next}
+	if env.Time != nil {
+		resp.Time = *env.Time
+	}
+	return resp, nil
+}
