@@ -126,8 +126,8 @@ type Params map[string]any
 // Call invokes a REST method with retries, rate limiting and token refresh.
 func (c *Client) Call(ctx context.Context, method string, params Params) (*Response, error) {
 	var resp *Response
-	err := c.withRetry(ctx, method, func(ctx context.Context) error {
-		r, err := c.send(ctx, method, params)
+	err := c.withRetry(ctx, method, func(ctx context.Context, attempt int) error {
+		r, err := c.send(ctx, method, params, attempt)
 		resp = r
 		return err
 	})
@@ -141,7 +141,7 @@ func (c *Client) Call(ctx context.Context, method string, params Params) (*Respo
 //     call waits for it when that fits the budget;
 //   - expired_token: one shared refresh, then the call is repeated;
 //   - anything else (OVERLOAD_LIMIT, auth, the method's own errors): returned at once.
-func (c *Client) withRetry(ctx context.Context, method string, op func(context.Context) error) error {
+func (c *Client) withRetry(ctx context.Context, method string, op func(ctx context.Context, attempt int) error) error {
 	start := time.Now()
 	deadline := start.Add(c.cfg.MaxRetryTime)
 	// go-retry backoffs are stateful, so each operation gets its own.
@@ -152,11 +152,13 @@ func (c *Client) withRetry(ctx context.Context, method string, op func(context.C
 	b = retry.WithMaxDuration(c.cfg.MaxRetryTime, b)
 
 	refreshed := false
+	attempt := 0
 	return retry.Do(ctx, b, func(ctx context.Context) error {
 		if err := c.waitOperating(ctx, method, deadline); err != nil {
 			return err
 		}
-		err := op(ctx)
+		attempt++
+		err := op(ctx, attempt)
 		if err == nil {
 			return nil
 		}
@@ -260,7 +262,7 @@ func tokenOf(err error) Secret {
 }
 
 // send makes one HTTP request: wait for the bucket, POST, decode.
-func (c *Client) send(ctx context.Context, method string, params Params) (*Response, error) {
+func (c *Client) send(ctx context.Context, method string, params Params, attempt int) (*Response, error) {
 	release, err := c.bucket.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -297,12 +299,12 @@ func (c *Client) send(ctx context.Context, method string, params Params) (*Respo
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
-		c.log.Debug("bitrix24 call", "method", method, "error", c.secrets.scrub(err.Error()), "duration", time.Since(began))
+		c.log.Debug("bitrix24 call", "method", method, "error", c.secrets.scrub(err.Error()), "duration", time.Since(began), "attempt", attempt)
 		return nil, &TransportError{Method: method, Msg: c.secrets.scrub(unwrapURLError(err).Error())}
 	}
 	defer httpResp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(httpResp.Body, maxBody))
-	c.log.Debug("bitrix24 call", "method", method, "status", httpResp.StatusCode, "duration", time.Since(began), "bytes", len(raw))
+	c.log.Debug("bitrix24 call", "method", method, "status", httpResp.StatusCode, "duration", time.Since(began), "attempt", attempt, "bytes", len(raw))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
