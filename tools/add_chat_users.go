@@ -1,0 +1,184 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/invopop/jsonschema"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+)
+
+// AddChatUsersInput is add_chat_users' arguments.
+type AddChatUsersInput struct {
+	ChatID      int   `json:"chat_id" jsonschema:"required,minimum=1,example=2935" jsonschema_description:"Numeric id of the group chat (the N of chatN)."`
+	UserIDs     []int `json:"user_ids" jsonschema:"required,minItems=1,maxItems=100" jsonschema_description:"Ids of the users to invite (each >= 1; duplicates are ignored). At most BITRIX24_MAX_INVITE (default 100) per call."`
+	HideHistory *bool `json:"hide_history,omitempty" jsonschema:"default=true" jsonschema_description:"Hide the chat's earlier messages from the new members. Defaults to true, which is Bitrix24's own default; pass false to let them read the history."`
+	DryRun      bool  `json:"dry_run,omitempty" jsonschema:"default=false" jsonschema_description:"Only report who would be added and who is already a member; change nothing."`
+}
+
+// JSONSchemaExtend adds what struct tags cannot say: each user id is >= 1.
+func (AddChatUsersInput) JSONSchemaExtend(s *jsonschema.Schema) {
+	if p, ok := s.Properties.Get("user_ids"); ok && p.Items != nil {
+		p.Items.Minimum = json.Number("1")
+	}
+}
+
+// NotAdded is a user the call could not add, and why.
+type NotAdded struct {
+	ID     int    `json:"id" jsonschema:"required"`
+	Reason string `json:"reason" jsonschema:"required"`
+}
+
+// AddChatUsersOutput is add_chat_users' result.
+type AddChatUsersOutput struct {
+	ChatID         int        `json:"chat_id" jsonschema:"required"`
+	Added          []int      `json:"added" jsonschema:"required" jsonschema_description:"Users who are members now and were not before (with dry_run: who would be invited)."`
+	AlreadyMembers []int      `json:"already_members" jsonschema:"required"`
+	NotAdded       []NotAdded `json:"not_added" jsonschema:"required" jsonschema_description:"Users Bitrix24 accepted but did not add: unknown or dismissed ids, or users who cannot join this chat."`
+	HideHistory    bool       `json:"hide_history" jsonschema:"required"`
+	DryRun         bool       `json:"dry_run" jsonschema:"required"`
+}
+
+func addChatUsersSpec() spec {
+	return spec{
+		name:  "add_chat_users",
+		title: "Add users to a chat",
+		description: `Invite users into a Bitrix24 group chat (im.chat.user.add) and report exactly who was added.
+
+The tool first reads the chat's current membership and sends only the users who are missing, then reads it again to verify: Bitrix24 answers "true" even for unknown or dismissed user ids, so those are reported under not_added with a reason rather than claimed as added. Calling it twice with the same users is safe.
+New members do not see earlier messages unless hide_history is false. Use dry_run to preview. Find user ids with list_dialog_users (for example on a chat they are in, or on the private dialog "N" for user N).
+
+Example: {"chat_id": 2935, "user_ids": [99, 1271], "hide_history": false}`,
+		readOnly:    false,
+		destructive: false,
+		idempotent:  true,
+		openWorld:   true,
+		input:       AddChatUsersInput{},
+		output:      AddChatUsersOutput{},
+		hints: map[string]string{
+			"user_ids": "use an array of user ids (whole numbers >= 1), e.g. [99, 1271]",
+		},
+		handle: addChatUsers,
+	}
+}
+
+func addChatUsers(ctx context.Context, d *Deps, raw json.RawMessage) *mcp.CallToolResult {
+	in := decode[AddChatUsersInput](raw)
+	hide := in.HideHistory == nil || *in.HideHistory
+	if st := d.Settings; st.AllowedChatIDs != nil && !st.AllowedChatIDs[in.ChatID] {
+		allowed := make([]int, 0, len(st.AllowedChatIDs))
+		for id := range st.AllowedChatIDs {
+			allowed = append(allowed, id)
+		}
+		sort.Ints(allowed)
+		return errorResult(fmt.Sprintf("chat_id %d is not in this server's allow-list (BITRIX24_ALLOWED_CHAT_IDS=%s), so nothing was sent.\nHint: to allow it, add %d to BITRIX24_ALLOWED_CHAT_IDS in the server's configuration and restart it; otherwise use one of the allowed chats.",
+			in.ChatID, joinInts(allowed), in.ChatID))
+	}
+	if len(in.UserIDs) > d.Settings.MaxInvite {
+		return errorResult(fmt.Sprintf("Invalid arguments for add_chat_users (nothing was sent to Bitrix24):\n- user_ids: at most %d users per call (BITRIX24_MAX_INVITE); split the list into several calls", d.Settings.MaxInvite))
+	}
+	want := dedupe(in.UserIDs)
+	dialog := fmt.Sprintf("chat%d", in.ChatID)
+	progress := progressFrom(ctx)
+
+	before, err := d.Client.DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
+	if err != nil {
+		return bitrixErrorResult(ctx, err, nil)
+	}
+	members := idSet(before.Users)
+	out := AddChatUsersOutput{ChatID: in.ChatID, Added: []int{}, AlreadyMembers: []int{}, NotAdded: []NotAdded{}, HideHistory: hide, DryRun: in.DryRun}
+	var missing []int
+	for _, id := range want {
+		if members[id] {
+			out.AlreadyMembers = append(out.AlreadyMembers, id)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if in.DryRun || len(missing) == 0 {
+		out.Added = append(out.Added, missing...)
+		return result(out, addSummary(out))
+	}
+	if err := d.Client.ChatUserAdd(ctx, in.ChatID, missing, hide); err != nil {
+		return bitrixErrorResult(ctx, err, nil)
+	}
+	after, err := d.Client.DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
+	if err != nil {
+		res := bitrixErrorResult(ctx, err, nil)
+		res.Content = append(res.Content, mcp.NewTextContent(fmt.Sprintf(
+			"Bitrix24 accepted the invitation of %s, but verifying the membership afterwards failed; call list_dialog_users on %s to check.", joinInts(missing), dialog)))
+		return res
+	}
+	now := idSet(after.Users)
+	for _, id := range missing {
+		if now[id] {
+			out.Added = append(out.Added, id)
+		} else {
+			out.NotAdded = append(out.NotAdded, NotAdded{ID: id, Reason: "Bitrix24 accepted the id but the user is not a member afterwards: the id is unknown, the user is dismissed, or cannot join this chat"})
+		}
+	}
+	return result(out, addSummary(out))
+}
+
+// maxMembership bounds a membership read: a chat larger than this is read
+// only partly, and users beyond it look missing (and are re-sent harmlessly).
+const maxMembership = 100000
+
+func addSummary(o AddChatUsersOutput) string {
+	verb := "added"
+	if o.DryRun {
+		verb = "would add"
+	}
+	s := fmt.Sprintf("chat%d: %s %d user(s)", o.ChatID, verb, len(o.Added))
+	if len(o.Added) > 0 {
+		s += " (" + joinInts(o.Added) + ")"
+	}
+	s += fmt.Sprintf(", %d already member(s)", len(o.AlreadyMembers))
+	if len(o.NotAdded) > 0 {
+		ids := make([]int, len(o.NotAdded))
+		for i, n := range o.NotAdded {
+			ids[i] = n.ID
+		}
+		s += fmt.Sprintf(", %d not added (%s: unknown or dismissed ids?)", len(o.NotAdded), joinInts(ids))
+	}
+	if !o.DryRun && len(o.Added) > 0 {
+		if o.HideHistory {
+			s += "; earlier messages hidden from them"
+		} else {
+			s += "; they can read the history"
+		}
+	}
+	return s + "."
+}
+
+func dedupe(ids []int) []int {
+	out := make([]int, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func idSet(users []bitrix.DialogUser) map[int]bool {
+	m := make(map[int]bool, len(users))
+	for _, u := range users {
+		m[int(u.ID)] = true
+	}
+	return m
+}
+
+func joinInts(ids []int) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprint(id)
+	}
+	return strings.Join(parts, ", ")
+}

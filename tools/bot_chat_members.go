@@ -1,0 +1,110 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+)
+
+// BotChatMembersInput is bot_chat_members' arguments.
+type BotChatMembersInput struct {
+	ChatID int `json:"chat_id" jsonschema:"required,minimum=1,example=2725" jsonschema_description:"Numeric id of the group chat (the N of chatN)."`
+	BotID  int `json:"bot_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"The bot to look through. Defaults to the server's BITRIX24_BOT_ID."`
+}
+
+// BotChatMembersOutput is bot_chat_members' result.
+type BotChatMembersOutput struct {
+	ChatID    int    `json:"chat_id" jsonschema:"required"`
+	BotID     int    `json:"bot_id" jsonschema:"required"`
+	MemberIDs []int  `json:"member_ids" jsonschema:"required" jsonschema_description:"Every member's user id, complete for a chat of any size."`
+	Count     int    `json:"count" jsonschema:"required"`
+	Source    string `json:"source" jsonschema:"required,enum=imbot.v2.Chat.User.list,enum=imbot.chat.user.list" jsonschema_description:"The Bitrix24 method that answered."`
+}
+
+func botChatMembersSpec() spec {
+	return spec{
+		name:  "bot_chat_members",
+		title: "Chat members as the bot sees them",
+		description: `List the user ids of every member of a group chat, as a chat bot sees it (imbot.v2.Chat.User.list, or the deprecated imbot.chat.user.list).
+
+Use it when working on behalf of the bot, or for a complete id list of a large chat in one call. The list is always complete: imbot.v2.Chat.User.list stops at 200 members with no paging, so larger chats are read with imbot.chat.user.list instead (source says which answered). The bot must be a member of the chat. For names and user types use list_dialog_users.
+
+Example: {"chat_id": 2725}`,
+		readOnly:   true,
+		idempotent: true,
+		openWorld:  true,
+		input:      BotChatMembersInput{},
+		output:     BotChatMembersOutput{},
+		handle:     botChatMembers,
+	}
+}
+
+// botIDOr picks the argument or the configured default.
+func botIDOr(d *Deps, arg int) (int, *mcp.CallToolResult) {
+	if arg > 0 {
+		return arg, nil
+	}
+	if d.Settings.BotID > 0 {
+		return d.Settings.BotID, nil
+	}
+	return 0, errorResult("Invalid arguments (nothing was sent to Bitrix24):\n- bot_id: required here, because the server has no BITRIX24_BOT_ID; pass the bot's numeric id (imbot.bot.list shows it) or set BITRIX24_BOT_ID")
+}
+
+func botChatMembers(ctx context.Context, d *Deps, raw json.RawMessage) *mcp.CallToolResult {
+	in := decode[BotChatMembersInput](raw)
+	botID, bad := botIDOr(d, in.BotID)
+	if bad != nil {
+		return bad
+	}
+	out := BotChatMembersOutput{ChatID: in.ChatID, BotID: botID}
+	notMember := map[string]string{
+		bitrix.CodeAccessDenied: fmt.Sprintf("The bot %d is not a member of chat %d (or may not read it); add the bot to the chat first.", botID, in.ChatID),
+	}
+
+	// imbot.v2 answers completely only below its 200-member cap; on a
+	// webhook it also needs the bot token.
+	if !d.Settings.Webhook || d.Settings.HasBotToken {
+		users, err := d.Client.BotChatUsers(ctx, botID, fmt.Sprintf("chat%d", in.ChatID), bitrix.MaxPageSize)
+		switch {
+		case err == nil && len(users) < bitrix.MaxPageSize:
+			out.MemberIDs = make([]int, len(users))
+			for i, u := range users {
+				out.MemberIDs[i] = int(u.ID)
+			}
+			out.Count, out.Source = len(users), bitrix.MethodBotV2ChatUsers
+			return result(out, membersSummary(out))
+		case err == nil:
+			// 200 exactly: there may be more; the old method has no cap.
+		case isUnavailable(err):
+			d.Log.Debug("imbot.v2 unavailable; using imbot.chat.user.list", "error", err)
+		default:
+			return bitrixErrorResult(ctx, err, notMember)
+		}
+	}
+	ids, err := d.Client.BotChatUserIDs(ctx, in.ChatID, botID)
+	if err != nil {
+		return bitrixErrorResult(ctx, err, map[string]string{
+			bitrix.CodeAccessDenied: "imbot.chat.user.list on a webhook needs the CLIENT_ID the bot was registered with: set BITRIX24_BOT_CLIENT_ID in the server's configuration.",
+		})
+	}
+	if len(ids) == 0 {
+		return errorResult(fmt.Sprintf("imbot.chat.user.list returned no members for chat %d: the bot %d is not a member of it (or the chat does not exist).\nHint: add the bot to the chat first, or check chat_id.", in.ChatID, botID))
+	}
+	out.MemberIDs, out.Count, out.Source = ids, len(ids), bitrix.MethodBotChatUserList
+	return result(out, membersSummary(out))
+}
+
+// isUnavailable says the v2 method cannot be used here at all (an older
+// portal), as opposed to refusing this particular request.
+func isUnavailable(err error) bool {
+	e, ok := bitrix.AsError(err)
+	return ok && (e.Code == bitrix.CodeMethodNotFound || e.Code == "BOT_TOKEN_NOT_SPECIFIED")
+}
+
+func membersSummary(o BotChatMembersOutput) string {
+	return fmt.Sprintf("chat%d has %d member(s), as bot %d sees it (via %s).", o.ChatID, o.Count, o.BotID, o.Source)
+}

@@ -1,0 +1,74 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+)
+
+// hints say what to do about a Bitrix24 error code. A tool may pass its own
+// for codes that mean something specific to it.
+var hints = map[string]string{
+	bitrix.CodeQueryLimitExceeded: "The portal's request limit is exhausted even after retries; wait a few seconds and try again.",
+	bitrix.CodeOperationTimeLimit: "This method used up its execution-time budget for the 10-minute window; wait for the reset time given and try again.",
+	bitrix.CodeOverloadLimit:      "Bitrix24 support has blocked REST access for this portal; only support can lift it. Do not retry.",
+	bitrix.CodeNoAuthFound:        "The webhook URL or access token is wrong or was deleted; check BITRIX24_WEBHOOK_URL (or the OAuth tokens) in the server's configuration.",
+	bitrix.CodeExpiredToken:       "The OAuth access token expired and could not be refreshed; check BITRIX24_REFRESH_TOKEN.",
+	bitrix.CodeInvalidGrant:       "The OAuth refresh token is no longer valid; re-authorize the application in Bitrix24 and configure the new tokens.",
+	bitrix.CodeInvalidClient:      "The OAuth client id or secret is wrong; check BITRIX24_CLIENT_ID and BITRIX24_CLIENT_SECRET.",
+	bitrix.CodeInsufficientScope:  "The webhook or application lacks a scope this tool needs (im for chats, imbot for bots); add it in Bitrix24 (Developer resources > the webhook > scopes) and try again.",
+	bitrix.CodeInvalidCredentials: "The user behind the webhook or token lacks permission for this; use a webhook of a user who has it.",
+	bitrix.CodeUserAccessError:    "The application is installed but this user may not use it; ask the portal administrator for access.",
+	bitrix.CodeMethodNotFound:     "The portal does not offer this method (an older version or the module is off).",
+	bitrix.CodeAccessError:        "The webhook's user has no access to this chat or may not change it; check that they are a member (and for adding, that the chat allows it).",
+	bitrix.CodeAccessDeniedExtend: "Only the chat's owner or managers may add participants to this chat; use a webhook of one of them.",
+	bitrix.CodeAccessDenied:       "Access denied by Bitrix24 (REST may be unavailable on the portal's plan, or the bot lacks access).",
+	"DIALOG_ID_EMPTY":             "dialog_id must be chatN, sgN or a user id.",
+	"CHAT_ID_EMPTY":               "chat_id must be the numeric id of a group chat.",
+	"WRONG_REQUEST":               "Bitrix24 refused the request as malformed; check chat_id and user_ids.",
+	"BOT_TOKEN_NOT_SPECIFIED":     "imbot.v2 methods on a webhook need the bot's token: set BITRIX24_BOT_TOKEN in the server's configuration.",
+	"BOT_ID_REQUIRED":             "Pass bot_id, or set BITRIX24_BOT_ID in the server's configuration.",
+	"BOT_NOT_FOUND":               "No bot has that id on this portal; check bot_id (or BITRIX24_BOT_ID).",
+	"BOT_ID_ERROR":                "No bot has that id on this portal; check bot_id (or BITRIX24_BOT_ID).",
+	"BOT_OWNERSHIP_ERROR":         "That bot was registered by another application (or the configured bot token is not its token); use a bot of this application.",
+	"APP_ID_ERROR":                "That bot was installed by another application; check bot_id and BITRIX24_BOT_CLIENT_ID.",
+	bitrix.CodeBadResponse:        "The portal (or a proxy in front of it) answered with something other than a REST answer; check the portal URL and try again later.",
+}
+
+// bitrixErrorResult turns an error from the client into an isError result
+// with the code, the description and a hint. Only programming faults would
+// be worth a Go error, and the client returns none of those.
+func bitrixErrorResult(ctx context.Context, err error, toolHints map[string]string) *mcp.CallToolResult {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return errorResult("The call was cancelled or timed out before Bitrix24 answered; nothing further was sent.")
+	}
+	var te *bitrix.TransportError
+	if errors.As(err, &te) {
+		return errorResult(fmt.Sprintf("Could not reach Bitrix24 (%s).\nHint: check the portal address and the network; the call was retried before giving up.", te.Msg))
+	}
+	e, ok := bitrix.AsError(err)
+	if !ok {
+		return errorResult("Bitrix24 call failed: " + err.Error())
+	}
+	hint := toolHints[e.Code]
+	if hint == "" {
+		hint = hints[e.Code]
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Bitrix24 error %s from %s", e.Code, e.Method)
+	if e.Description != "" {
+		fmt.Fprintf(&b, ": %s", e.Description)
+	}
+	if e.HTTPStatus != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.HTTPStatus)
+	}
+	if hint != "" {
+		b.WriteString("\nHint: " + hint)
+	}
+	return errorResult(b.String())
+}

@@ -1,0 +1,90 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+)
+
+// GetBotChatInput is get_bot_chat's arguments.
+type GetBotChatInput struct {
+	DialogID string `json:"dialog_id" jsonschema:"required,pattern=^(chat)?[1-9][0-9]*$,example=chat5" jsonschema_description:"chatN for a group chat (e.g. chat5), or a user id N for the bot's private dialog with that user."`
+	BotID    int    `json:"bot_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"The bot to look through. Defaults to the server's BITRIX24_BOT_ID."`
+}
+
+// BotChat is a chat's details with snake_case keys.
+type BotChat struct {
+	ID            int     `json:"id" jsonschema:"required"`
+	DialogID      string  `json:"dialog_id" jsonschema:"required"`
+	Name          string  `json:"name" jsonschema:"required"`
+	Description   string  `json:"description" jsonschema:"required"`
+	Type          string  `json:"type" jsonschema:"required" jsonschema_description:"chat, open, channel, private, general..."`
+	Owner         int     `json:"owner" jsonschema:"required" jsonschema_description:"User id of the owner (0 for none)."`
+	Role          string  `json:"role" jsonschema:"required" jsonschema_description:"The bot's role: owner, manager, member, guest or none."`
+	UserCounter   int     `json:"user_counter" jsonschema:"required" jsonschema_description:"Number of members."`
+	ManagerIDs    []int   `json:"manager_ids" jsonschema:"required"`
+	MutedUserIDs  []int   `json:"muted_user_ids" jsonschema:"required"`
+	DateCreate    *string `json:"date_create" jsonschema:"required,nullable"`
+	LastMessageID *int    `json:"last_message_id" jsonschema:"required,nullable"`
+	MessageCount  int     `json:"message_count" jsonschema:"required"`
+	Color         *string `json:"color" jsonschema:"required,nullable"`
+	Avatar        string  `json:"avatar" jsonschema:"required"`
+	Extranet      bool    `json:"extranet" jsonschema:"required"`
+	EntityType    string  `json:"entity_type" jsonschema:"required"`
+	EntityID      string  `json:"entity_id" jsonschema:"required"`
+}
+
+// GetBotChatOutput is get_bot_chat's result.
+type GetBotChatOutput struct {
+	Chat BotChat `json:"chat" jsonschema:"required"`
+}
+
+func getBotChatSpec() spec {
+	return spec{
+		name:  "get_bot_chat",
+		title: "Chat details as the bot sees them",
+		description: `Get a chat's details through a chat bot (imbot.v2.Chat.get): name, type, owner, managers, member count, the bot's role, message counters.
+
+Use it to learn what a chat is and who runs it before acting on it. The bot must be a member of the chat; otherwise Bitrix24 answers ACCESS_DENIED.
+
+Example: {"dialog_id": "chat5"}`,
+		readOnly:   true,
+		idempotent: true,
+		openWorld:  true,
+		input:      GetBotChatInput{},
+		output:     GetBotChatOutput{},
+		hints: map[string]string{
+			"dialog_id": `use chatN for a group chat (e.g. "chat5") or a user id such as "1269" for the bot's private dialog`,
+		},
+		handle: getBotChat,
+	}
+}
+
+func getBotChat(ctx context.Context, d *Deps, raw json.RawMessage) *mcp.CallToolResult {
+	in := decode[GetBotChatInput](raw)
+	botID, bad := botIDOr(d, in.BotID)
+	if bad != nil {
+		return bad
+	}
+	c, err := d.Client.BotChat(ctx, botID, in.DialogID)
+	if err != nil {
+		return bitrixErrorResult(ctx, err, map[string]string{
+			bitrix.CodeAccessDenied: fmt.Sprintf("The bot %d is not a member of %s, so it may not read it; add the bot to the chat first, or use list_dialog_users.", botID, in.DialogID),
+		})
+	}
+	var lastMsg *int
+	if c.LastMessageID.Valid {
+		v := int(c.LastMessageID.V)
+		lastMsg = &v
+	}
+	chat := BotChat{ID: int(c.ID), DialogID: c.DialogID, Name: c.Name, Description: c.Description, Type: c.Type,
+		Owner: int(c.Owner), Role: c.Role, UserCounter: int(c.UserCounter), ManagerIDs: bitrix.Ints(c.ManagerList),
+		MutedUserIDs: bitrix.Ints(c.MuteList), DateCreate: c.DateCreate.Ptr(), LastMessageID: lastMsg,
+		MessageCount: int(c.MessageCount), Color: c.Color.Ptr(), Avatar: c.Avatar, Extranet: c.Extranet,
+		EntityType: c.EntityType, EntityID: c.EntityID}
+	return result(GetBotChatOutput{Chat: chat}, fmt.Sprintf("%s %q: %s chat, %d member(s), bot is %s.", chat.DialogID, chat.Name, chat.Type, chat.UserCounter, chat.Role))
+}

@@ -1,0 +1,163 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+)
+
+// ListDialogUsersInput is list_dialog_users' arguments.
+type ListDialogUsersInput struct {
+	DialogID          string   `json:"dialog_id" jsonschema:"required,pattern=^(chat|sg)?[1-9][0-9]*$,example=chat2935" jsonschema_description:"The chat or dialog: chatN for a group chat (e.g. chat2935), sgN for a workgroup/project chat, or a user id N for the private dialog with that user."`
+	SkipExternal      bool     `json:"skip_external,omitempty" jsonschema:"default=false" jsonschema_description:"Leave out system users: bots, e-mail guests, Open Channel clients and the like."`
+	KeepExternalTypes []string `json:"keep_external_types,omitempty" jsonschema:"enum=bot,enum=email,enum=imconnector,enum=replica,enum=sale,enum=saleanonymous,enum=shop,enum=call,enum=document_editor,enum=calendar_sharing,enum=__controller" jsonschema_description:"Leave out system users except these types, e.g. [\"bot\"] to keep bots but drop e-mail guests. Setting it implies skip_external."`
+	Limit             int      `json:"limit,omitempty" jsonschema:"minimum=1,maximum=200,default=50" jsonschema_description:"Users per page (1-200). Ignored when all is true."`
+	Offset            int      `json:"offset,omitempty" jsonschema:"minimum=0,default=0" jsonschema_description:"How many users to skip, in join order. Pass next_offset from a previous result to continue."`
+	All               bool     `json:"all,omitempty" jsonschema:"default=false" jsonschema_description:"Read every page (from offset) up to max_users, in as few requests as the portal allows."`
+	MaxUsers          int      `json:"max_users,omitempty" jsonschema:"minimum=1,maximum=10000,default=1000" jsonschema_description:"With all: stop after this many users (truncated is then true)."`
+	Fields            string   `json:"fields,omitempty" jsonschema:"enum=compact,enum=full,default=compact" jsonschema_description:"compact: id, name, type, active, bot, extranet (+ work_position, external_auth_id when set). full: every field Bitrix24 documents, including e-mail and phones; ask for it only when needed."`
+}
+
+// DialogUser is one participant. Compact fields always; the embedded
+// details only with fields=full.
+type DialogUser struct {
+	ID             int    `json:"id" jsonschema:"required"`
+	Name           string `json:"name" jsonschema:"required"`
+	Type           string `json:"type" jsonschema:"required" jsonschema_description:"user, bot, extranet, email, collaber..."`
+	Active         bool   `json:"active" jsonschema:"required"`
+	Bot            bool   `json:"bot" jsonschema:"required"`
+	Extranet       bool   `json:"extranet" jsonschema:"required"`
+	WorkPosition   string `json:"work_position,omitempty"`
+	ExternalAuthID string `json:"external_auth_id,omitempty" jsonschema_description:"Set for system users (bot, email, imconnector...) and external logins; absent for ordinary employees."`
+	*UserDetails
+}
+
+// UserDetails are the fields=full extras; unset values are null.
+type UserDetails struct {
+	FirstName        string         `json:"first_name"`
+	LastName         string         `json:"last_name"`
+	Color            string         `json:"color"`
+	Avatar           *string        `json:"avatar" jsonschema:"nullable"`
+	AvatarHR         *string        `json:"avatar_hr" jsonschema:"nullable"`
+	Gender           *string        `json:"gender" jsonschema:"nullable"`
+	Birthday         *string        `json:"birthday" jsonschema:"nullable"`
+	Network          bool           `json:"network"`
+	Connector        bool           `json:"connector"`
+	Status           string         `json:"status"`
+	Idle             *string        `json:"idle" jsonschema:"nullable"`
+	LastActivityDate *string        `json:"last_activity_date" jsonschema:"nullable"`
+	MobileLastDate   *string        `json:"mobile_last_date" jsonschema:"nullable"`
+	DesktopLastDate  *string        `json:"desktop_last_date" jsonschema:"nullable"`
+	Absent           *string        `json:"absent" jsonschema:"nullable"`
+	Departments      []int          `json:"departments"`
+	Phones           *bitrix.Phones `json:"phones" jsonschema:"nullable"`
+	BotData          map[string]any `json:"bot_data" jsonschema:"nullable"`
+	Website          *string        `json:"website" jsonschema:"nullable"`
+	Email            *string        `json:"email" jsonschema:"nullable"`
+}
+
+// ListDialogUsersOutput is list_dialog_users' result.
+type ListDialogUsersOutput struct {
+	DialogID   string       `json:"dialog_id" jsonschema:"required"`
+	Total      int          `json:"total" jsonschema:"required" jsonschema_description:"Participants matching the filters (inactive users are never counted)."`
+	Users      []DialogUser `json:"users" jsonschema:"required"`
+	NextOffset *int         `json:"next_offset,omitempty" jsonschema_description:"Present only when more users remain: pass it as offset."`
+	Truncated  bool         `json:"truncated" jsonschema:"required" jsonschema_description:"True when more users remain than this result holds."`
+}
+
+func listDialogUsersSpec() spec {
+	return spec{
+		name:  "list_dialog_users",
+		title: "List chat participants",
+		description: `List the participants of a Bitrix24 chat or private dialog (im.dialog.users.list): who is in it, whether each is a bot, an extranet or external user, and their position.
+
+Use it to answer "who is in this chat?", to check membership before inviting people, or to find a user's id by name. Dismissed users are never listed.
+Pages hold up to 200 users in join order; pass next_offset back as offset, or set all=true to read every page up to max_users in as few requests as possible.
+Results are compact by default (no e-mail, phones or avatars); ask for fields="full" only when those are needed.
+
+Example: {"dialog_id": "chat2935", "skip_external": true, "limit": 20}`,
+		readOnly:   true,
+		idempotent: true,
+		openWorld:  true,
+		input:      ListDialogUsersInput{},
+		output:     ListDialogUsersOutput{},
+		hints: map[string]string{
+			"dialog_id": `use chatN (group chat, e.g. "chat2935"), sgN (project chat) or a user id such as "1269"`,
+		},
+		handle: listDialogUsers,
+	}
+}
+
+func listDialogUsers(ctx context.Context, d *Deps, raw json.RawMessage) *mcp.CallToolResult {
+	in := decode[ListDialogUsersInput](raw)
+	q := bitrix.DialogUsersQuery{DialogID: in.DialogID, SkipExternal: in.SkipExternal, KeepExternalTypes: in.KeepExternalTypes,
+		Limit: in.Limit, Offset: in.Offset}
+	if q.Limit == 0 {
+		q.Limit = bitrix.DefaultDialogPageLimit
+	}
+	full := in.Fields == "full"
+	out := ListDialogUsersOutput{DialogID: in.DialogID, Users: []DialogUser{}}
+	if in.All {
+		max := in.MaxUsers
+		if max == 0 {
+			max = 1000
+		}
+		all, err := d.Client.DialogUsersAll(ctx, q, max, progressFrom(ctx))
+		if err != nil {
+			return bitrixErrorResult(ctx, err, nil)
+		}
+		out.Total, out.NextOffset = all.Total, all.NextOffset
+		for _, u := range all.Users {
+			out.Users = append(out.Users, toDialogUser(u, full))
+		}
+	} else {
+		page, err := d.Client.DialogUsers(ctx, q)
+		if err != nil {
+			return bitrixErrorResult(ctx, err, nil)
+		}
+		if page.Total != nil {
+			out.Total = *page.Total
+		}
+		out.NextOffset = page.Next
+		for _, u := range page.Users {
+			out.Users = append(out.Users, toDialogUser(u, full))
+		}
+	}
+	out.Truncated = out.NextOffset != nil
+	summary := fmt.Sprintf("%d of %d participants of %s", len(out.Users), out.Total, in.DialogID)
+	if out.NextOffset != nil {
+		summary += fmt.Sprintf("; more remain (next_offset %d)", *out.NextOffset)
+	}
+	return result(out, summary+".")
+}
+
+func toDialogUser(u bitrix.DialogUser, full bool) DialogUser {
+	out := DialogUser{ID: int(u.ID), Name: u.Name, Type: u.Type, Active: u.Active, Bot: u.Bot, Extranet: u.Extranet,
+		WorkPosition: u.WorkPosition.V}
+	if u.ExternalAuthID != "default" {
+		out.ExternalAuthID = u.ExternalAuthID
+	}
+	if !full {
+		return out
+	}
+	nonEmpty := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	det := &UserDetails{FirstName: u.FirstName, LastName: u.LastName, Color: u.Color, Avatar: nonEmpty(u.Avatar),
+		AvatarHR: nonEmpty(u.AvatarHR), Gender: nonEmpty(u.Gender), Birthday: nonEmpty(u.Birthday), Network: u.Network,
+		Connector: u.Connector, Status: u.Status, Idle: u.Idle.Ptr(), LastActivityDate: u.LastActivityDate.Ptr(),
+		MobileLastDate: u.MobileLastDate.Ptr(), DesktopLastDate: u.DesktopLastDate.Ptr(), Absent: u.Absent.Ptr(),
+		Departments: bitrix.Ints(u.Departments), Phones: u.Phones.Ptr(), Website: nonEmpty(u.Website), Email: nonEmpty(u.Email)}
+	if len(u.BotData) > 0 && string(u.BotData) != "null" {
+		_ = json.Unmarshal(u.BotData, &det.BotData)
+	}
+	out.UserDetails = det
+	return out
+}

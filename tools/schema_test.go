@@ -1,0 +1,125 @@
+package tools_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/schemas"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
+)
+
+// The committed schemas are what the Go types generate: run `make schemas`
+// after changing a type.
+func TestSchemasAreFresh(t *testing.T) {
+	generated, err := tools.GenerateSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := schemas.FS.ReadDir(".")
+	if len(entries) != len(generated) {
+		t.Errorf("schemas/ holds %d files, the tools generate %d: run make schemas", len(entries), len(generated))
+	}
+	for name, want := range generated {
+		got, err := schemas.FS.ReadFile(name)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("schemas/%s is stale: run make schemas", name)
+		}
+	}
+}
+
+// Flat schemas only: Gemini CLI, Copilot and Cursor reject $ref/$defs, and
+// an array without items.
+func TestSchemasAreFlat(t *testing.T) {
+	entries, _ := schemas.FS.ReadDir(".")
+	for _, e := range entries {
+		raw, _ := schemas.FS.ReadFile(e.Name())
+		var s map[string]any
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatalf("%s: %v", e.Name(), err)
+		}
+		if s["type"] != "object" {
+			t.Errorf("%s: top level must be an object", e.Name())
+		}
+		walk(t, e.Name(), "", s)
+	}
+}
+
+func walk(t *testing.T, file, path string, node any) {
+	switch n := node.(type) {
+	case map[string]any:
+		for _, banned := range []string{"$ref", "$defs", "definitions", "$schema"} {
+			if _, ok := n[banned]; ok {
+				t.Errorf("%s%s: has %s", file, path, banned)
+			}
+		}
+		if n["type"] == "array" {
+			if _, ok := n["items"].(map[string]any); !ok {
+				t.Errorf("%s%s: array without items", file, path)
+			}
+		}
+		for k, v := range n {
+			walk(t, file, path+"/"+k, v)
+		}
+	case []any:
+		for i, v := range n {
+			walk(t, file, fmt.Sprintf("%s/%d", path, i), v)
+		}
+	}
+}
+
+// Every tool states all four hints, on purpose: mcp-go's defaults call a
+// tool destructive and not read-only.
+func TestToolsListAnnotationsAndSchemas(t *testing.T) {
+	h := newHarness(t)
+	list, err := h.client.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Tools) != 4 {
+		t.Fatalf("%d tools", len(list.Tools))
+	}
+	for _, tool := range list.Tools {
+		a := tool.Annotations
+		if a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.IdempotentHint == nil || a.OpenWorldHint == nil || a.Title == "" {
+			t.Errorf("%s: annotation hints not all set: %+v", tool.Name, a)
+		}
+		if *a.DestructiveHint {
+			t.Errorf("%s: nothing here deletes anything", tool.Name)
+		}
+		if *a.ReadOnlyHint != (tool.Name != "add_chat_users") {
+			t.Errorf("%s: readOnlyHint %v", tool.Name, *a.ReadOnlyHint)
+		}
+		if tool.OutputSchema.Type != "object" || len(tool.OutputSchema.Properties) == 0 {
+			t.Errorf("%s: no output schema served", tool.Name)
+		}
+		if !strings.Contains(tool.Description, "Example:") {
+			t.Errorf("%s: description lacks an example", tool.Name)
+		}
+	}
+}
+
+// The README's tool reference is generated from the schemas.
+func TestReadmeReferenceIsFresh(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := tools.ReferenceMarkdown()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := tools.SpliceReference(readme, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, readme) {
+		t.Fatal("README.md's tool reference is stale: run make schemas")
+	}
+}
