@@ -5,7 +5,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: build test bench lint demo schemas clean
+.PHONY: build test bench lint demo schemas e2e clean
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -20,6 +20,16 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	go vet ./...
+
+demo:
+	go run . --demo
+
+schemas:
+	go run ./tools/genschemas
+	go run ./tools/genschemas readme
+
+e2e: build
+	e2e/run.sh $(CURDIR)/$(BIN) stdio
 
 clean:
 	rm -rf bin

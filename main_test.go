@@ -1,0 +1,364 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+)
+
+// binPath is the server binary, built once for the stdio tests.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "b24mcp")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "bitrix24-chat-mcp")
+	if out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the server: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// lockedBuffer collects a process's output from another goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type stdioSession struct {
+	client *client.Client
+	stdout *lockedBuffer // every byte the server wrote to stdout
+	stderr *lockedBuffer
+	cmd    *exec.Cmd
+	init   *mcp.InitializeResult
+}
+
+// startStdio runs the binary as Claude Code or Cursor would: a child process
+// speaking JSON-RPC over its stdin/stdout, seen through mcp-go's client.
+func startStdio(t *testing.T, env []string, protocol string, args ...string) *stdioSession {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdoutPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stdioSession{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, cmd: cmd}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tr := transport.NewIO(io.TeeReader(stdoutPipe, s.stdout), stdin, io.NopCloser(strings.NewReader("")))
+	var opts []client.ClientOption
+	if protocol != "" {
+		opts = append(opts, client.WithProtocolVersion(protocol))
+	}
+	s.client = client.NewClient(tr, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = protocol
+	if protocol == "" {
+		req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	}
+	req.Params.ClientInfo = mcp.Implementation{Name: "stdio-test", Version: "1"}
+	s.init, err = s.client.Initialize(ctx, req)
+	if err != nil {
+		t.Fatalf("initialize: %v\nstderr:\n%s", err, s.stderr.String())
+	}
+	t.Cleanup(func() {
+		s.client.Close()
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			t.Error("server did not exit when stdin closed")
+		}
+	})
+	return s
+}
+
+func (s *stdioSession) call(t *testing.T, name string, args map[string]any) *mcp.CallToolResult {
+	t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = name, args
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := s.client.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return res
+}
+
+func resultText(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+func asMap(t *testing.T, res *mcp.CallToolResult) map[string]any {
+	t.Helper()
+	if res.IsError {
+		t.Fatalf("tool error: %s", resultText(res))
+	}
+	raw, _ := json.Marshal(res.StructuredContent)
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func startPortal(t *testing.T) *bitrixtest.Portal {
+	t.Helper()
+	fix, err := bitrixtest.LoadFixture("testdata/portal.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := bitrixtest.New(fix)
+	srv := p.Start()
+	t.Cleanup(srv.Close)
+	return p
+}
+
+func portalEnv(p *bitrixtest.Portal, extra ...string) []string {
+	f := p.Fixture()
+	return append([]string{
+		"BITRIX24_WEBHOOK_URL=" + p.WebhookURL(),
+		"BITRIX24_BOT_ID=456",
+		"BITRIX24_BOT_TOKEN=" + f.Bots[0].Token,
+		"BITRIX24_BOT_CLIENT_ID=" + f.Bots[0].ClientID,
+		"LOG_LEVEL=debug",
+	}, extra...)
+}
+
+// checkStdout: stdout belongs to JSON-RPC; every line must be a message.
+func checkStdout(t *testing.T, s *stdioSession) {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(s.stdout.String()))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	lines := 0
+	for sc.Scan() {
+		lines++
+		var msg struct {
+			JSONRPC string `json:"jsonrpc"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil || msg.JSONRPC != "2.0" {
+			t.Fatalf("stdout line is not JSON-RPC: %.200s", sc.Text())
+		}
+	}
+	if lines == 0 {
+		t.Fatal("no stdout at all")
+	}
+}
+
+func checkNoSecrets(t *testing.T, p *bitrixtest.Portal, text string) {
+	t.Helper()
+	f := p.Fixture()
+	for _, secret := range []string{f.Webhook.Code, f.Bots[0].Token, f.Bots[0].ClientID, f.OAuth.ClientSecret} {
+		if strings.Contains(text, secret) {
+			t.Fatalf("secret %.3s… leaked:\n%s", secret, text)
+		}
+	}
+}
+
+func TestStdioAllToolsBothProtocols(t *testing.T) {
+	for _, protocol := range []string{mcp.ProtocolVersion20251125, ""} {
+		name := protocol
+		if name == "" {
+			name = "client-default"
+		}
+		t.Run(name, func(t *testing.T) {
+			p := startPortal(t)
+			s := startStdio(t, portalEnv(p), protocol)
+			if protocol != "" && s.init.ProtocolVersion != protocol {
+				t.Fatalf("negotiated %s", s.init.ProtocolVersion)
+			}
+			list, err := s.client.ListTools(context.Background(), mcp.ListToolsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, tool := range list.Tools {
+				names = append(names, tool.Name)
+			}
+			slices.Sort(names)
+			if !slices.Equal(names, []string{"add_chat_users", "bot_chat_members", "get_bot_chat", "list_dialog_users"}) {
+				t.Fatalf("tools: %v", names)
+			}
+
+			m := asMap(t, s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "skip_external": true}))
+			if m["total"].(float64) != 3 || len(m["users"].([]any)) != 3 {
+				t.Fatalf("list_dialog_users: %v", m)
+			}
+			m = asMap(t, s.call(t, "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019, 1271, 424242}}))
+			if fmt.Sprint(m["added"]) != "[1019]" || fmt.Sprint(m["already_members"]) != "[1271]" || len(m["not_added"].([]any)) != 1 {
+				t.Fatalf("add_chat_users: %v", m)
+			}
+			if !slices.Contains(p.Members(2725), 1019) {
+				t.Fatal("the portal did not get the new member")
+			}
+			m = asMap(t, s.call(t, "bot_chat_members", map[string]any{"chat_id": 9001}))
+			if m["count"].(float64) != 452 || m["source"] != "imbot.chat.user.list" {
+				t.Fatalf("bot_chat_members: %v", m)
+			}
+			m = asMap(t, s.call(t, "get_bot_chat", map[string]any{"dialog_id": "chat5"}))
+			if m["chat"].(map[string]any)["name"] != "Support Chat" {
+				t.Fatalf("get_bot_chat: %v", m)
+			}
+
+			// Bitrix24's own errors: isError with the code and a hint.
+			for _, tc := range []struct {
+				tool string
+				args map[string]any
+				code string
+			}{
+				{"get_bot_chat", map[string]any{"dialog_id": "chat3000"}, "ACCESS_DENIED"},
+				{"list_dialog_users", map[string]any{"dialog_id": "chat3000"}, "ACCESS_ERROR"},
+				{"add_chat_users", map[string]any{"chat_id": 74, "user_ids": []int{1019}}, "ACCESS_DENIED_EXTEND"},
+				{"bot_chat_members", map[string]any{"chat_id": 2725, "bot_id": 457}, "BOT_OWNERSHIP_ERROR"},
+			} {
+				res := s.call(t, tc.tool, tc.args)
+				if !res.IsError || !strings.Contains(resultText(res), tc.code) || !strings.Contains(resultText(res), "Hint:") {
+					t.Fatalf("%s: want %s with a hint, got %s", tc.tool, tc.code, resultText(res))
+				}
+			}
+			// Invalid input: named parameter, nothing sent.
+			before := p.Stats().Requests
+			res := s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat1", "limit": 0})
+			if !res.IsError || !strings.Contains(resultText(res), "limit:") || p.Stats().Requests != before {
+				t.Fatalf("invalid limit: %s", resultText(res))
+			}
+
+			checkStdout(t, s)
+			stderr := s.stderr.String()
+			if !strings.Contains(stderr, "bitrix24 call") || !strings.Contains(stderr, "attempt=") {
+				t.Fatalf("debug log lacks the per-call line:\n%s", stderr)
+			}
+			checkNoSecrets(t, p, stderr)
+			checkNoSecrets(t, p, s.stdout.String())
+		})
+	}
+}
+
+func TestStdioReadOnlyAndAllowList(t *testing.T) {
+	p := startPortal(t)
+	s := startStdio(t, portalEnv(p, "BITRIX24_ALLOWED_CHAT_IDS=2725"), mcp.ProtocolVersion20251125, "--read-only")
+	list, err := s.client.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range list.Tools {
+		if tool.Name == "add_chat_users" {
+			t.Fatal("--read-only still lists add_chat_users")
+		}
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1}}
+	if res, err := s.client.CallTool(context.Background(), req); err == nil && !res.IsError {
+		t.Fatal("--read-only still runs add_chat_users")
+	}
+
+	s2 := startStdio(t, portalEnv(p, "BITRIX24_ALLOWED_CHAT_IDS=2725"), "")
+	p.ResetStats()
+	res := s2.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291}})
+	if !res.IsError || !strings.Contains(resultText(res), "BITRIX24_ALLOWED_CHAT_IDS") {
+		t.Fatalf("allow-list: %s", resultText(res))
+	}
+	if p.Stats().Requests != 0 {
+		t.Fatal("a refused chat reached the portal")
+	}
+	asMap(t, s2.call(t, "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1291}}))
+}
+
+func TestStdioDemoMode(t *testing.T) {
+	s := startStdio(t, nil, mcp.ProtocolVersion20251125, "--demo")
+	m := asMap(t, s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 10000}))
+	if m["total"].(float64) != 4952 || len(m["users"].([]any)) != 4952 {
+		t.Fatalf("demo: total %v", m["total"])
+	}
+	checkStdout(t, s)
+}
+
+func TestStartupErrors(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, nil, "--demo"},
+		{[]string{"BITRIX24_WEBHOOK_URL=https://p.example/rest/1/abcd/", "BITRIX24_CLIENT_ENDPOINT=https://p.example/rest/"}, nil, "not both"},
+		{[]string{"BITRIX24_WEBHOOK_URL=https://p.example/rest/1/abcd/", "BITRIX24_MAX_INVITE=0"}, nil, "BITRIX24_MAX_INVITE"},
+		{[]string{"BITRIX24_WEBHOOK_URL=https://p.example/rest/1/abcd/", "BITRIX24_ALLOWED_CHAT_IDS=12,x"}, nil, "BITRIX24_ALLOWED_CHAT_IDS"},
+		{[]string{"BITRIX24_WEBHOOK_URL=https://p.example/nope/secretcode"}, nil, "/rest/USER_ID/CODE/"},
+		{nil, []string{"--demo", "--log-level", "loud"}, "--log-level"},
+	} {
+		cmd := exec.Command(binPath, tc.args...)
+		cmd.Env = tc.env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 {
+			t.Fatalf("%v %v: want exit 2, got %v", tc.env, tc.args, err)
+		}
+		if !strings.Contains(stderr.String(), tc.want) || stdout.Len() != 0 {
+			t.Fatalf("stderr %q lacks %q (stdout %q)", stderr.String(), tc.want, stdout.String())
+		}
+		if strings.Contains(stderr.String(), "secretcode") {
+			t.Fatal("webhook code printed")
+		}
+	}
+	if !strings.Contains(startHelp, "BITRIX24_WEBHOOK_URL") {
+		t.Fatal("start help must name the webhook variable")
+	}
+}
