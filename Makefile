@@ -29,7 +29,7 @@ schemas:
 	go run ./tools/genschemas readme
 
 e2e: build
-	e2e/run.sh $(CURDIR)/$(BIN) stdio
+	e2e/run.sh $(CURDIR)/$(BIN) stdio sse http
 
 clean:
 	rm -rf bin

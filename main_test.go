@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,6 +183,55 @@ func portalEnv(p *bitrixtest.Portal, extra ...string) []string {
 	}, extra...)
 }
 
+// exerciseTools calls every tool through some transport and checks the
+// answers against the fake portal: results, Bitrix24 errors, bad input.
+func exerciseTools(t *testing.T, call func(name string, args map[string]any) *mcp.CallToolResult, p *bitrixtest.Portal) {
+	t.Helper()
+	m := asMap(t, call("list_dialog_users", map[string]any{"dialog_id": "chat2935", "skip_external": true}))
+	if m["total"].(float64) != 3 || len(m["users"].([]any)) != 3 {
+		t.Fatalf("list_dialog_users: %v", m)
+	}
+	m = asMap(t, call("add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019, 1271, 424242}}))
+	if fmt.Sprint(m["added"]) != "[1019]" || fmt.Sprint(m["already_members"]) != "[1271]" || len(m["not_added"].([]any)) != 1 {
+		t.Fatalf("add_chat_users: %v", m)
+	}
+	if !slices.Contains(p.Members(2725), 1019) {
+		t.Fatal("the portal did not get the new member")
+	}
+	m = asMap(t, call("bot_chat_members", map[string]any{"chat_id": 9001}))
+	if m["count"].(float64) != 452 || m["source"] != "imbot.chat.user.list" {
+		t.Fatalf("bot_chat_members: %v", m)
+	}
+	m = asMap(t, call("get_bot_chat", map[string]any{"dialog_id": "chat5"}))
+	if m["chat"].(map[string]any)["name"] != "Support Chat" {
+		t.Fatalf("get_bot_chat: %v", m)
+	}
+
+	// Bitrix24's own errors: isError with the code and a hint.
+	for _, tc := range []struct {
+		tool string
+		args map[string]any
+		code string
+	}{
+		{"get_bot_chat", map[string]any{"dialog_id": "chat3000"}, "ACCESS_DENIED"},
+		{"list_dialog_users", map[string]any{"dialog_id": "chat3000"}, "ACCESS_ERROR"},
+		{"add_chat_users", map[string]any{"chat_id": 74, "user_ids": []int{1019}}, "ACCESS_DENIED_EXTEND"},
+		{"bot_chat_members", map[string]any{"chat_id": 2725, "bot_id": 457}, "BOT_OWNERSHIP_ERROR"},
+	} {
+		res := call(tc.tool, tc.args)
+		if !res.IsError || !strings.Contains(resultText(res), tc.code) || !strings.Contains(resultText(res), "Hint:") {
+			t.Fatalf("%s: want %s with a hint, got %s", tc.tool, tc.code, resultText(res))
+		}
+	}
+	// Invalid input: named parameter, nothing sent.
+	before := p.Stats().Requests
+	res := call("list_dialog_users", map[string]any{"dialog_id": "chat1", "limit": 0})
+	if !res.IsError || !strings.Contains(resultText(res), "limit:") || p.Stats().Requests != before {
+		t.Fatalf("invalid limit: %s", resultText(res))
+	}
+
+}
+
 // checkStdout: stdout belongs to JSON-RPC; every line must be a message.
 func checkStdout(t *testing.T, s *stdioSession) {
 	t.Helper()
@@ -236,48 +287,7 @@ func TestStdioAllToolsBothProtocols(t *testing.T) {
 				t.Fatalf("tools: %v", names)
 			}
 
-			m := asMap(t, s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "skip_external": true}))
-			if m["total"].(float64) != 3 || len(m["users"].([]any)) != 3 {
-				t.Fatalf("list_dialog_users: %v", m)
-			}
-			m = asMap(t, s.call(t, "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019, 1271, 424242}}))
-			if fmt.Sprint(m["added"]) != "[1019]" || fmt.Sprint(m["already_members"]) != "[1271]" || len(m["not_added"].([]any)) != 1 {
-				t.Fatalf("add_chat_users: %v", m)
-			}
-			if !slices.Contains(p.Members(2725), 1019) {
-				t.Fatal("the portal did not get the new member")
-			}
-			m = asMap(t, s.call(t, "bot_chat_members", map[string]any{"chat_id": 9001}))
-			if m["count"].(float64) != 452 || m["source"] != "imbot.chat.user.list" {
-				t.Fatalf("bot_chat_members: %v", m)
-			}
-			m = asMap(t, s.call(t, "get_bot_chat", map[string]any{"dialog_id": "chat5"}))
-			if m["chat"].(map[string]any)["name"] != "Support Chat" {
-				t.Fatalf("get_bot_chat: %v", m)
-			}
-
-			// Bitrix24's own errors: isError with the code and a hint.
-			for _, tc := range []struct {
-				tool string
-				args map[string]any
-				code string
-			}{
-				{"get_bot_chat", map[string]any{"dialog_id": "chat3000"}, "ACCESS_DENIED"},
-				{"list_dialog_users", map[string]any{"dialog_id": "chat3000"}, "ACCESS_ERROR"},
-				{"add_chat_users", map[string]any{"chat_id": 74, "user_ids": []int{1019}}, "ACCESS_DENIED_EXTEND"},
-				{"bot_chat_members", map[string]any{"chat_id": 2725, "bot_id": 457}, "BOT_OWNERSHIP_ERROR"},
-			} {
-				res := s.call(t, tc.tool, tc.args)
-				if !res.IsError || !strings.Contains(resultText(res), tc.code) || !strings.Contains(resultText(res), "Hint:") {
-					t.Fatalf("%s: want %s with a hint, got %s", tc.tool, tc.code, resultText(res))
-				}
-			}
-			// Invalid input: named parameter, nothing sent.
-			before := p.Stats().Requests
-			res := s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat1", "limit": 0})
-			if !res.IsError || !strings.Contains(resultText(res), "limit:") || p.Stats().Requests != before {
-				t.Fatalf("invalid limit: %s", resultText(res))
-			}
+			exerciseTools(t, func(name string, args map[string]any) *mcp.CallToolResult { return s.call(t, name, args) }, p)
 
 			checkStdout(t, s)
 			stderr := s.stderr.String()
@@ -361,4 +371,56 @@ func TestStartupErrors(t *testing.T) {
 	if !strings.Contains(startHelp, "BITRIX24_WEBHOOK_URL") {
 		t.Fatal("start help must name the webhook variable")
 	}
+}
+
+func runBinary(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func startBinary(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = env
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if resp, err := http.Get(base + "/healthz"); err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("server never became healthy")
 }

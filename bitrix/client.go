@@ -263,7 +263,9 @@ func tokenOf(err error) Secret {
 
 // send makes one HTTP request: wait for the bucket, POST, decode.
 func (c *Client) send(ctx context.Context, method string, params Params, attempt int) (*Response, error) {
-	release, err := c.bucket.acquire(ctx)
+	release, err := c.bucket.acquire(ctx, func(d time.Duration) {
+		c.tellWait(ctx, fmt.Sprintf("bitrix24 %s: waiting about %s for the portal's rate limit (%g requests/s)", method, d.Round(100*time.Millisecond), c.cfg.RateLimit))
+	})
 	if err != nil {
 		return nil, err
 	}

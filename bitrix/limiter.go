@@ -41,7 +41,8 @@ func (b *leakyBucket) drainLocked(now time.Time) {
 
 // acquire blocks until a request may go out (or ctx ends). The caller must
 // call the returned release once the request's answer (or failure) is in.
-func (b *leakyBucket) acquire(ctx context.Context) (release func(), err error) {
+// onLongWait, when not nil, hears once about a wait of a second or more.
+func (b *leakyBucket) acquire(ctx context.Context, onLongWait func(time.Duration)) (release func(), err error) {
 	b.mu.Lock()
 	b.waiting++
 	defer func() {
@@ -58,7 +59,16 @@ func (b *leakyBucket) acquire(ctx context.Context) (release func(), err error) {
 		// Draining frees a unit in over/rate; an answer may free one sooner.
 		wait := time.Duration(over / b.rate * float64(time.Second))
 		wake := b.wake
+		var expected time.Duration
+		if onLongWait != nil {
+			// Callers queued ahead of us go first: about one unit each.
+			expected = time.Duration((over + float64(b.waiting-1)) / b.rate * float64(time.Second))
+		}
 		b.mu.Unlock()
+		if expected >= time.Second {
+			onLongWait(expected)
+		}
+		onLongWait = nil
 		t := time.NewTimer(max(wait, time.Millisecond))
 		select {
 		case <-t.C:
