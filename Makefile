@@ -5,7 +5,7 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: build test bench lint demo schemas e2e clean
+.PHONY: build test bench lint demo schemas e2e conformance clean
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -30,6 +30,9 @@ schemas:
 
 e2e: build
 	e2e/run.sh $(CURDIR)/$(BIN) stdio sse http
+
+conformance: build
+	e2e/conformance/run.sh $(CURDIR)/$(BIN)
 
 clean:
 	rm -rf bin
