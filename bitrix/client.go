@@ -37,6 +37,7 @@ type Client struct {
 	paused  map[string]time.Time // method -> OPERATION_TIME_LIMIT reset time
 
 	requests atomic.Int64 // HTTP requests sent to the REST endpoint
+	batch    batcher      // calls queued for opportunistic batching
 
 	// notify, when set, hears about waits (rate limits) worth telling a user.
 	notify atomic.Pointer[func(ctx context.Context, msg string)]
@@ -125,9 +126,13 @@ type Params map[string]any
 
 // Call invokes a REST method with retries, rate limiting and token refresh.
 func (c *Client) Call(ctx context.Context, method string, params Params) (*Response, error) {
+	send := c.send
+	if !c.cfg.NoAutoBatch && autoBatchable[strings.ToLower(method)] {
+		send = c.callQueued
+	}
 	var resp *Response
 	err := c.withRetry(ctx, method, func(ctx context.Context, attempt int) error {
-		r, err := c.send(ctx, method, params, attempt)
+		r, err := send(ctx, method, params, attempt)
 		resp = r
 		return err
 	})
@@ -164,6 +169,10 @@ func (c *Client) withRetry(ctx context.Context, method string, op func(ctx conte
 		}
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
+		}
+		var carried *carriedError
+		if errors.As(err, &carried) {
+			return carried.err // the batch that carried this call was retried already
 		}
 		e, _ := AsError(err)
 		switch {
@@ -261,14 +270,22 @@ func tokenOf(err error) Secret {
 	return ""
 }
 
-// send makes one HTTP request: wait for the bucket, POST, decode.
+// send makes one HTTP request: wait for the bucket, then post.
 func (c *Client) send(ctx context.Context, method string, params Params, attempt int) (*Response, error) {
-	release, err := c.bucket.acquire(ctx, func(d time.Duration) {
-		c.tellWait(ctx, fmt.Sprintf("bitrix24 %s: waiting about %s for the portal's rate limit (%g requests/s)", method, d.Round(100*time.Millisecond), c.cfg.RateLimit))
-	})
+	release, err := c.bucket.acquire(ctx, nil, func(d time.Duration) { c.tellRateWait(ctx, method, d) })
 	if err != nil {
 		return nil, err
 	}
+	return c.post(ctx, method, params, attempt, release)
+}
+
+func (c *Client) tellRateWait(ctx context.Context, method string, d time.Duration) {
+	c.tellWait(ctx, fmt.Sprintf("bitrix24 %s: waiting about %s for the portal's rate limit (%g requests/s)", method, d.Round(100*time.Millisecond), c.cfg.RateLimit))
+}
+
+// post makes one HTTP request with a bucket slot already held (release
+// gives it back once the answer is in): POST, decode.
+func (c *Client) post(ctx context.Context, method string, params Params, attempt int, release func()) (*Response, error) {
 	defer release()
 	body := make(map[string]any, len(params)+1)
 	for k, v := range params {

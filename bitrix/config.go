@@ -41,6 +41,10 @@ type Config struct {
 	MaxRetryTime time.Duration
 	RetryBase    time.Duration
 
+	// NoAutoBatch turns off opportunistic batching: every call is its own
+	// request even when calls queue behind the rate limit (for comparisons).
+	NoAutoBatch bool
+
 	// Logger gets one debug line per HTTP request. Defaults to discarding.
 	Logger *slog.Logger
 }

@@ -41,8 +41,9 @@ func (b *leakyBucket) drainLocked(now time.Time) {
 
 // acquire blocks until a request may go out (or ctx ends). The caller must
 // call the returned release once the request's answer (or failure) is in.
-// onLongWait, when not nil, hears once about a wait of a second or more.
-func (b *leakyBucket) acquire(ctx context.Context, onLongWait func(time.Duration)) (release func(), err error) {
+// blocked, when not nil, is told once that the caller has to wait; onLongWait,
+// when not nil, hears once about a wait of a second or more.
+func (b *leakyBucket) acquire(ctx context.Context, blocked func(), onLongWait func(time.Duration)) (release func(), err error) {
 	b.mu.Lock()
 	b.waiting++
 	defer func() {
@@ -65,6 +66,10 @@ func (b *leakyBucket) acquire(ctx context.Context, onLongWait func(time.Duration
 			expected = time.Duration((over + float64(b.waiting-1)) / b.rate * float64(time.Second))
 		}
 		b.mu.Unlock()
+		if blocked != nil {
+			blocked()
+			blocked = nil
+		}
 		if expected >= time.Second {
 			onLongWait(expected)
 		}
@@ -107,4 +112,13 @@ func (b *leakyBucket) fill() {
 	defer b.mu.Unlock()
 	b.drainLocked(time.Now())
 	b.level = math.Max(b.level, b.burst-float64(b.inflight))
+}
+
+// unreserve hands back a slot that was acquired but not used for a request.
+func (b *leakyBucket) unreserve() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.inflight--
+	close(b.wake)
+	b.wake = make(chan struct{})
 }

@@ -25,7 +25,8 @@ import (
 func TestBurstNeverMeetsRateLimit(t *testing.T) {
 	const rate, burst, calls = 60, 20, 200
 	p, _ := startPortal(t, bitrixtest.WithRateLimit(rate, burst))
-	c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst = rate, burst })
+	// One request per call here: this is about the limiter (batching is tested in autobatch_test.go).
+	c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst, c.NoAutoBatch = rate, burst, true })
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	start := time.Now()

@@ -56,12 +56,13 @@ type Portal struct {
 
 // Stats counts what reached the portal.
 type Stats struct {
-	Requests     int            // HTTP requests to REST methods (a batch is one)
-	ByMethod     map[string]int // per method, batch commands counted by their own method
+	Requests     int            // HTTP requests to REST methods (a batch is one), refused ones too
+	ByMethod     map[string]int // calls that got past the limit, faults and auth, by method; batch commands by their own method
 	Rejected503  int            // QUERY_LIMIT_EXCEEDED answers
 	Injected500  int            // faults injected
 	Refreshes    int            // successful token refreshes
 	AddUserCalls int            // im.chat.user.add executions (inside batches too)
+	InBatch      map[string]int // commands executed inside batch requests, by method
 }
 
 // Option configures a Portal.
@@ -82,7 +83,7 @@ func WithSeed(seed uint64) Option {
 func New(f *Fixture, opts ...Option) *Portal {
 	p := &Portal{fix: *f, users: map[int]*User{}, chats: map[int]*Chat{}, bots: map[int]*Bot{},
 		hidden: map[[2]int]bool{}, expired: map[string]bool{}, apiPause: map[string]time.Time{},
-		rng: rand.New(rand.NewPCG(1, 2)), stats: Stats{ByMethod: map[string]int{}}}
+		rng: rand.New(rand.NewPCG(1, 2)), stats: Stats{ByMethod: map[string]int{}, InBatch: map[string]int{}}}
 	for i := range f.Users {
 		u := f.Users[i]
 		p.users[u.ID] = &u
@@ -202,6 +203,10 @@ func (p *Portal) Stats() Stats {
 	for k, v := range p.stats.ByMethod {
 		s.ByMethod[k] = v
 	}
+	s.InBatch = make(map[string]int, len(p.stats.InBatch))
+	for k, v := range p.stats.InBatch {
+		s.InBatch[k] = v
+	}
 	return s
 }
 
@@ -209,7 +214,7 @@ func (p *Portal) Stats() Stats {
 func (p *Portal) ResetStats() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stats = Stats{ByMethod: map[string]int{}}
+	p.stats = Stats{ByMethod: map[string]int{}, InBatch: map[string]int{}}
 }
 
 // Members returns a chat's member ids in join order (nil when no such chat).
@@ -281,7 +286,6 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stats.Requests++
-	p.stats.ByMethod[strings.ToLower(method)]++
 	now := time.Now()
 	if !p.admit(now) {
 		p.stats.Rejected503++
@@ -298,6 +302,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	p.stats.ByMethod[strings.ToLower(method)]++
 	if strings.EqualFold(method, "batch") {
 		res, aerr := p.batch(who, params)
 		if aerr != nil {
@@ -454,6 +459,7 @@ func (p *Portal) batch(who caller, params map[string]any) (map[string]any, *apiE
 			continue
 		}
 		p.stats.ByMethod[strings.ToLower(method)]++
+		p.stats.InBatch[strings.ToLower(method)]++
 		var ans answer
 		var aerr *apiError
 		if reset, ok := p.apiPause[strings.ToLower(method)]; ok && now.Before(reset) {
