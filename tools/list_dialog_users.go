@@ -19,7 +19,7 @@ type ListDialogUsersInput struct {
 	Offset            int      `json:"offset,omitempty" jsonschema:"minimum=0,default=0" jsonschema_description:"How many users to skip, in join order. Pass next_offset from a previous result to continue."`
 	All               bool     `json:"all,omitempty" jsonschema:"default=false" jsonschema_description:"Read every page (from offset) up to max_users, in as few requests as the portal allows."`
 	MaxUsers          int      `json:"max_users,omitempty" jsonschema:"minimum=1,maximum=10000,default=1000" jsonschema_description:"With all: stop after this many users (truncated is then true)."`
-	Fields            string   `json:"fields,omitempty" jsonschema:"enum=compact,enum=full,default=compact" jsonschema_description:"compact: id, name, type, active, bot, extranet (+ work_position, external_auth_id when set). full: every field Bitrix24 documents, including e-mail and phones; ask for it only when needed."`
+	Fields            string   `json:"fields,omitempty" jsonschema:"enum=compact,enum=full,default=compact" jsonschema_description:"compact: id, name, type, active (+ bot and extranet when true, work_position and external_auth_id when set). full: every field Bitrix24 documents, including e-mail and phones; ask for it only when needed."`
 }
 
 // DialogUser is one participant. Compact fields always; the embedded
@@ -29,8 +29,8 @@ type DialogUser struct {
 	Name           string `json:"name" jsonschema:"required"`
 	Type           string `json:"type" jsonschema:"required" jsonschema_description:"user, bot, extranet, email, collaber..."`
 	Active         bool   `json:"active" jsonschema:"required"`
-	Bot            bool   `json:"bot" jsonschema:"required"`
-	Extranet       bool   `json:"extranet" jsonschema:"required"`
+	Bot            bool   `json:"bot,omitempty" jsonschema_description:"Present (true) only for bots."`
+	Extranet       bool   `json:"extranet,omitempty" jsonschema_description:"Present (true) only for extranet (external) users."`
 	WorkPosition   string `json:"work_position,omitempty"`
 	ExternalAuthID string `json:"external_auth_id,omitempty" jsonschema_description:"Set for system users (bot, email, imconnector...) and external logins; absent for ordinary employees."`
 	*UserDetails

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/invopop/jsonschema"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -80,32 +81,32 @@ func Register(s *server.MCPServer, d *Deps) error {
 		if d.Settings.ReadOnly && !sp.readOnly {
 			continue
 		}
-		tool, inSchema, err := buildTool(sp, d.Settings)
+		tool, err := buildTool(sp, d.Settings)
 		if err != nil {
 			return err
 		}
-		s.AddTool(tool, handler(sp, inSchema, d))
+		s.AddTool(tool, handler(sp, tool.RawInputSchema, d))
 	}
 	return nil
 }
 
 // buildTool reads the committed schemas and makes the mcp.Tool.
-func buildTool(sp spec, st Settings) (mcp.Tool, map[string]any, error) {
+func buildTool(sp spec, st Settings) (mcp.Tool, error) {
 	in, err := schemas.FS.ReadFile(sp.name + ".input.json")
 	if err != nil {
-		return mcp.Tool{}, nil, fmt.Errorf("tools: schema for %s missing; run make schemas: %w", sp.name, err)
+		return mcp.Tool{}, fmt.Errorf("tools: schema for %s missing; run make schemas: %w", sp.name, err)
 	}
 	out, err := schemas.FS.ReadFile(sp.name + ".output.json")
 	if err != nil {
-		return mcp.Tool{}, nil, fmt.Errorf("tools: schema for %s missing; run make schemas: %w", sp.name, err)
-	}
-	var inSchema map[string]any
-	if err := json.Unmarshal(in, &inSchema); err != nil {
-		return mcp.Tool{}, nil, fmt.Errorf("tools: schema for %s: %w", sp.name, err)
+		return mcp.Tool{}, fmt.Errorf("tools: schema for %s missing; run make schemas: %w", sp.name, err)
 	}
 	if sp.name == "add_chat_users" && st.MaxInvite != DefaultMaxInvite {
 		// The one configurable bound: served as configured, so the schema the
 		// model sees is the rule the server applies.
+		var inSchema map[string]any
+		if err := json.Unmarshal(in, &inSchema); err != nil {
+			return mcp.Tool{}, fmt.Errorf("tools: schema for %s: %w", sp.name, err)
+		}
 		props := inSchema["properties"].(map[string]any)
 		props["user_ids"].(map[string]any)["maxItems"] = float64(st.MaxInvite)
 		in, _ = json.Marshal(inSchema)
@@ -122,14 +123,20 @@ func buildTool(sp spec, st Settings) (mcp.Tool, map[string]any, error) {
 		IdempotentHint:  mcp.ToBoolPtr(sp.idempotent),
 		OpenWorldHint:   mcp.ToBoolPtr(sp.openWorld),
 	}
-	return tool, inSchema, nil
+	return tool, nil
 }
 
-func handler(sp spec, inSchema map[string]any, d *Deps) server.ToolHandlerFunc {
+func handler(sp spec, rawSchema json.RawMessage, d *Deps) server.ToolHandlerFunc {
+	// Parsed on first use: start-up stays as quick as a bare server's.
+	inSchema := sync.OnceValue(func() map[string]any {
+		var m map[string]any
+		_ = json.Unmarshal(rawSchema, &m) // embedded and tested
+		return m
+	})
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, problem := argumentsOf(req)
 		if problem == "" {
-			if problems := validate(inSchema, args, sp.hints); len(problems) > 0 {
+			if problems := validate(inSchema(), args, sp.hints); len(problems) > 0 {
 				problem = strings.Join(problems, "\n- ")
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 )
 
 // Fixture is a portal's seed data, as stored under testdata/.
@@ -134,20 +135,35 @@ func (g LargeChat) generate(owner int) ([]User, Chat) {
 	}
 	users := make([]User, 0, g.Members)
 	members := []int{owner}
+	// Filled like real accounts (avatars, activity dates, some phones), so
+	// that size comparisons against the raw answers are fair.
+	positions := []string{"Engineer", "Sales Manager", "Accountant", "Support Specialist", "Project Manager", "Designer", "HR Partner"}
+	firstNames := []string{"Anna", "Boris", "Chen", "Daria", "Emil", "Fatima", "Georg", "Hana", "Ivan", "Julia"}
+	lastNames := []string{"Ivanova", "Schmidt", "Novak", "Garcia", "Kowalski", "Tanaka", "Okafor", "Larsen"}
 	for i := 0; i < g.Members; i++ {
 		id := first + i
-		u := User{ID: id, FirstName: fmt.Sprintf("User%d", id), LastName: "Generated", Active: true,
-			Type: "user", ExternalAuthID: "default", Gender: "M", Color: "#58cc47", Status: "online",
-			Email: fmt.Sprintf("user%d@example.com", id), Departments: []int{1 + i%7}}
-		pos := "Engineer"
+		fn, ln := firstNames[i%len(firstNames)], lastNames[(i/len(firstNames))%len(lastNames)]
+		u := User{ID: id, FirstName: fn, LastName: ln, Active: true,
+			Type: "user", ExternalAuthID: "default", Gender: []string{"F", "M"}[i%2], Color: "#58cc47", Status: "online",
+			Avatar:       fmt.Sprintf("https://cdn-com.bitrix24.com/avatars/u%d.png", id),
+			LastActivity: "2026-03-02T17:45:59+02:00",
+			Email:        fmt.Sprintf("%s.%s.%d@example.com", strings.ToLower(fn), strings.ToLower(ln), id), Departments: []int{1 + i%7}}
+		if i%3 != 0 {
+			u.MobileLastDate = "2026-03-01T09:12:44+02:00"
+		}
+		if i%3 == 1 {
+			u.Phones = map[string]string{"personal_mobile": fmt.Sprintf("+1916555%04d", i%10000)}
+		}
+		pos := positions[i%len(positions)]
 		u.WorkPosition = &pos
 		if g.ExternalEvery > 0 && i%g.ExternalEvery == g.ExternalEvery-1 {
-			u.Type, u.ExternalAuthID, u.WorkPosition = "email", "email", nil
+			u.Type, u.ExternalAuthID, u.WorkPosition, u.Avatar = "email", "email", nil, ""
+			u.FirstName, u.LastName = u.Email, ""
 		}
 		if g.InactiveEvery > 0 && i%g.InactiveEvery == g.InactiveEvery-1 {
 			u.Active = false
 		}
-		u.Name = u.FirstName + " " + u.LastName
+		u.Name = strings.TrimSpace(u.FirstName + " " + u.LastName)
 		users = append(users, u)
 		members = append(members, id)
 	}
