@@ -406,3 +406,26 @@ func (p *Portal) botV2ChatGet(who caller, params map[string]any) (answer, *apiEr
 		"messageCount": chat.MessageCount, "public": "", "unreadId": nil, "userCounter": len(chat.Members),
 	}}}, nil
 }
+
+// botList is imbot.bot.list: the caller's bots (by CLIENT_ID on webhooks, by
+// application otherwise), keyed by id.
+func (p *Portal) botList(who caller, params map[string]any) (answer, *apiError) {
+	clientID := str(params["CLIENT_ID"])
+	if who.webhook && clientID == "" {
+		return answer{}, errf(403, "ACCESS_DENIED", "Access denied! Client ID not specified")
+	}
+	out := map[string]any{}
+	for _, b := range p.bots {
+		if (who.webhook && b.ClientID == clientID) || (!who.webhook && b.AppID == who.appID) {
+			name := ""
+			if u := p.users[b.ID]; u != nil {
+				name = u.Name
+			}
+			out[strconv.Itoa(b.ID)] = map[string]any{"ID": strconv.Itoa(b.ID), "NAME": name, "CODE": "bot" + strconv.Itoa(b.ID), "OPENLINE": "N"}
+		}
+	}
+	if len(out) == 0 {
+		return answer{result: []any{}}, nil
+	}
+	return answer{result: out}, nil
+}

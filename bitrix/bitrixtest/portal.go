@@ -164,6 +164,14 @@ func (p *Portal) Tokens() (access, refresh string) {
 // Fixture returns the seed the portal was built from.
 func (p *Portal) Fixture() Fixture { return p.fix }
 
+// SetScopes changes the scopes the credentials have (what `scope` answers).
+// Methods themselves do not check them.
+func (p *Portal) SetScopes(scopes ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fix.Scopes = scopes
+}
+
 // ExpireToken makes the current access token answer expired_token.
 func (p *Portal) ExpireToken() {
 	p.mu.Lock()
@@ -417,6 +425,8 @@ func (p *Portal) dispatch(who caller, method string, params map[string]any) (ans
 		return p.botV2ChatUserList(who, params)
 	case "imbot.v2.chat.get":
 		return p.botV2ChatGet(who, params)
+	case "imbot.bot.list":
+		return p.botList(who, params)
 	case "scope":
 		return answer{result: p.fix.Scopes}, nil
 	case "user.current":

@@ -1,0 +1,77 @@
+package bitrix
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Scopes calls `scope`: the scopes the credentials have.
+func (c *Client) Scopes(ctx context.Context) ([]string, error) {
+	r, err := c.Call(ctx, "scope", nil)
+	if err != nil {
+		return nil, err
+	}
+	var scopes []string
+	if err := json.Unmarshal(r.Result, &scopes); err != nil {
+		return nil, badResult("scope", "a list of scopes", err)
+	}
+	return scopes, nil
+}
+
+// CurrentUser is who the credentials act as (user.current).
+type CurrentUser struct {
+	ID       FlexInt `json:"ID"`
+	Name     string  `json:"NAME"`
+	LastName string  `json:"LAST_NAME"`
+}
+
+// Me calls user.current.
+func (c *Client) Me(ctx context.Context) (*CurrentUser, error) {
+	r, err := c.Call(ctx, "user.current", nil)
+	if err != nil {
+		return nil, err
+	}
+	var u CurrentUser
+	if err := json.Unmarshal(r.Result, &u); err != nil {
+		return nil, badResult("user.current", "a user", err)
+	}
+	return &u, nil
+}
+
+// Bots calls imbot.bot.list: the application's bots, id -> name.
+func (c *Client) Bots(ctx context.Context) (map[int]string, error) {
+	p := Params{}
+	if c.hook != nil && c.cfg.BotClientID != "" {
+		p["CLIENT_ID"] = c.cfg.BotClientID.Reveal()
+	}
+	r, err := c.Call(ctx, "imbot.bot.list", p)
+	if err != nil {
+		return nil, err
+	}
+	list, err := section(r.Result) // an object by id, or [] when there are none
+	if err != nil {
+		return nil, badResult("imbot.bot.list", "bots by id", err)
+	}
+	out := map[int]string{}
+	for _, raw := range list {
+		var b struct {
+			ID   FlexInt `json:"ID"`
+			Name string  `json:"NAME"`
+		}
+		if json.Unmarshal(raw, &b) == nil && b.ID > 0 {
+			out[int(b.ID)] = b.Name
+		}
+	}
+	return out, nil
+}
+
+// IsWebhook reports whether the client authenticates with an inbound webhook.
+func (c *Client) IsWebhook() bool { return c.hook != nil }
+
+// WebhookUserID is the webhook's user id ("" with OAuth).
+func (c *Client) WebhookUserID() string {
+	if c.hook == nil {
+		return ""
+	}
+	return c.hook.userID
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+)
+
+// runCheck is `bitrix24-chat-mcp check`: one or two calls with the configured
+// credentials, and a plain-words verdict on each thing the tools need.
+// Exit status 0 only when everything needed is there.
+func runCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	cfg.Bitrix.Logger = slog.New(slog.DiscardHandler)
+	cfg.Bitrix.MaxRetryTime = 20 * time.Second
+	if cfg.Demo {
+		if err := useDemoPortal(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	}
+	client, err := bitrix.New(cfg.Bitrix)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	ok := true
+	line := func(verdict, format string, a ...any) {
+		fmt.Fprintf(stdout, "  %-7s %s\n", verdict, fmt.Sprintf(format, a...))
+	}
+	fail := func(format string, a ...any) { ok = false; line("FAILED", format, a...) }
+	fmt.Fprintf(stdout, "Checking %s\n", client)
+
+	me, err := client.Me(ctx)
+	var te *bitrix.TransportError
+	if errors.As(err, &te) {
+		fail("could not reach the portal: %s", te.Msg)
+		fmt.Fprintln(stdout, "Not ready: check the portal address and the network.")
+		return 1
+	}
+	if err != nil {
+		fail("the credentials do not work: %s", explain(err))
+		fmt.Fprintln(stdout, "Not ready: fix the credentials first.")
+		return 1
+	}
+	line("OK", "the credentials work: acting as %s %s (user %d)", me.Name, me.LastName, me.ID)
+
+	scopes, err := client.Scopes(ctx)
+	if err != nil {
+		fail("could not read the scopes: %s", explain(err))
+	}
+	how := "add it in Bitrix24 (Developer resources > your inbound webhook > scopes, or the application's settings), save, and run check again"
+	if slices.Contains(scopes, "im") {
+		line("OK", "scope im: list_dialog_users and add_chat_users can work")
+	} else if err == nil {
+		fail("scope im is MISSING: no tool can work without it; %s", how)
+	}
+	botID := cfg.Settings.BotID
+	hasImbot := slices.Contains(scopes, "imbot")
+	switch {
+	case hasImbot:
+		line("OK", "scope imbot: bot_chat_members and get_bot_chat can work")
+	case err == nil && botID > 0:
+		fail("scope imbot is MISSING, and BITRIX24_BOT_ID is set: the bot tools need it; %s", how)
+	case err == nil:
+		line("NOTE", "scope imbot is missing: bot_chat_members and get_bot_chat will not work (fine if you do not use a bot)")
+	}
+
+	if botID == 0 {
+		line("NOTE", "no BITRIX24_BOT_ID: the bot tools need bot_id in every call")
+	} else if hasImbot {
+		checkBot(ctx, client, cfg, botID, line, fail)
+	}
+	if ok {
+		fmt.Fprintln(stdout, "Ready.")
+		return 0
+	}
+	fmt.Fprintln(stdout, "Not ready: see FAILED above.")
+	return 1
+}
+
+func checkBot(ctx context.Context, client *bitrix.Client, cfg *config, botID int, line func(verdict, format string, a ...any), fail func(format string, a ...any)) {
+	if client.IsWebhook() && cfg.Bitrix.BotClientID == "" {
+		line("NOTE", "no BITRIX24_BOT_CLIENT_ID: chats over 200 members cannot be listed by bot_chat_members on a webhook")
+	} else {
+		bots, err := client.Bots(ctx)
+		switch {
+		case err != nil:
+			fail("could not list the application's bots: %s", explain(err))
+		case bots[botID] == "" && len(bots) > 0:
+			fail("bot %d is not one of this application's bots (%s); check BITRIX24_BOT_ID", botID, botNames(bots))
+		case bots[botID] == "":
+			fail("bot %d is not registered by this application; check BITRIX24_BOT_ID and BITRIX24_BOT_CLIENT_ID", botID)
+		default:
+			line("OK", "bot %d (%s) is registered by this application", botID, bots[botID])
+		}
+	}
+	if !client.IsWebhook() {
+		return
+	}
+	if cfg.Bitrix.BotToken == "" {
+		line("NOTE", "no BITRIX24_BOT_TOKEN: imbot.v2 cannot be used on a webhook; bot_chat_members falls back to imbot.chat.user.list and get_bot_chat will fail")
+		return
+	}
+	// The bot's dialog with the webhook's own user: ownership (the token) is
+	// checked before access, so any answer but an ownership error means the
+	// token is right.
+	_, err := client.BotChat(ctx, botID, client.WebhookUserID())
+	if e, isB := bitrix.AsError(err); err != nil && (!isB || e.Code != bitrix.CodeAccessDenied) {
+		fail("the bot did not answer imbot.v2 with the configured BITRIX24_BOT_TOKEN: %s", explain(err))
+		return
+	}
+	line("OK", "bot %d answers imbot.v2 with the configured token", botID)
+}
+
+func botNames(bots map[int]string) string {
+	ids := make([]int, 0, len(bots))
+	for id := range bots {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	s := ""
+	for i, id := range ids {
+		if i > 0 {
+			s += ", "
+		}
+		s += strconv.Itoa(id) + " " + bots[id]
+	}
+	return s
+}
+
+// explain renders a client error in plain words.
+func explain(err error) string {
+	if e, ok := bitrix.AsError(err); ok {
+		switch {
+		case e.Code == bitrix.CodeNoAuthFound:
+			return "Bitrix24 does not know these credentials (NO_AUTH_FOUND): check the webhook URL, or whether the webhook was deleted"
+		case bitrix.IsAuth(err):
+			return fmt.Sprintf("%s: %s", e.Code, e.Description)
+		}
+		return e.Error()
+	}
+	return err.Error()
+}

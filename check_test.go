@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+)
+
+func runCheckWith(t *testing.T, p *bitrixtest.Portal, env map[string]string) (int, string) {
+	t.Helper()
+	base := map[string]string{}
+	for _, kv := range portalEnv(p) {
+		k, v, _ := strings.Cut(kv, "=")
+		base[k] = v
+	}
+	for k, v := range env {
+		if v == "" {
+			delete(base, k)
+		} else {
+			base[k] = v
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	code := runCheck(nil, func(k string) string { return base[k] }, &stdout, &stderr)
+	out := stdout.String() + stderr.String()
+	checkNoSecrets(t, p, out)
+	return code, out
+}
+
+func TestCheckCommand(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		scopes []string
+		code   int
+		want   []string
+	}{
+		{"all good", nil, nil, 0, []string{"OK      the credentials work: acting as Alexander Smith (user 1269)", "scope im:", "scope imbot:", "bot 456 (Support Bot)", "answers imbot.v2", "Ready."}},
+		{"no imbot scope, bot configured", nil, []string{"im"}, 1, []string{"scope imbot is MISSING", "Not ready"}},
+		{"no im scope", nil, []string{"imbot"}, 1, []string{"scope im is MISSING"}},
+		{"no bot, no imbot", map[string]string{"BITRIX24_BOT_ID": ""}, []string{"im"}, 0, []string{"NOTE", "get_bot_chat will not work", "Ready."}},
+		{"wrong webhook code", map[string]string{"BITRIX24_WEBHOOK_URL": "WRONG"}, nil, 1, []string{"NO_AUTH_FOUND", "check the webhook URL"}},
+		{"wrong bot token", map[string]string{"BITRIX24_BOT_TOKEN": "not-the-token"}, nil, 1, []string{"BITRIX24_BOT_TOKEN", "BOT_OWNERSHIP_ERROR"}},
+		{"bot of another app", map[string]string{"BITRIX24_BOT_ID": "457"}, nil, 1, []string{"bot 457 is not one of this application's bots"}},
+		{"no bot client id", map[string]string{"BITRIX24_BOT_CLIENT_ID": ""}, nil, 0, []string{"no BITRIX24_BOT_CLIENT_ID"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startPortal(t)
+			if tc.scopes != nil {
+				p.SetScopes(tc.scopes...)
+			}
+			env := tc.env
+			if env["BITRIX24_WEBHOOK_URL"] == "WRONG" {
+				env = map[string]string{"BITRIX24_WEBHOOK_URL": strings.Replace(p.WebhookURL(), p.Fixture().Webhook.Code, "wrongcode", 1)}
+			}
+			code, out := runCheckWith(t, p, env)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, tc.code, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Fatalf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckOAuthAndUnreachable(t *testing.T) {
+	p := startPortal(t)
+	f := p.Fixture()
+	code, out := runCheckWith(t, p, map[string]string{
+		"BITRIX24_WEBHOOK_URL": "", "BITRIX24_CLIENT_ENDPOINT": p.ClientEndpoint(), "BITRIX24_ACCESS_TOKEN": f.OAuth.AccessToken,
+		"BITRIX24_REFRESH_TOKEN": f.OAuth.RefreshToken, "BITRIX24_CLIENT_ID": f.OAuth.ClientID, "BITRIX24_CLIENT_SECRET": f.OAuth.ClientSecret,
+		"BITRIX24_OAUTH_TOKEN_URL": p.TokenURL(), "BITRIX24_BOT_TOKEN": "", "BITRIX24_BOT_CLIENT_ID": "",
+	})
+	if code != 0 || !strings.Contains(out, "bot 456 (Support Bot) is registered") {
+		t.Fatalf("oauth: exit %d\n%s", code, out)
+	}
+	code, out = runCheckWith(t, p, map[string]string{"BITRIX24_WEBHOOK_URL": "http://127.0.0.1:1/rest/1/abcdefgh/"})
+	if code != 1 || !strings.Contains(out, "could not reach the portal") || strings.Contains(out, "abcdefgh") {
+		t.Fatalf("unreachable: exit %d\n%s", code, out)
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	out, err := runBinary(t, nil, "--version")
+	if err != nil || !strings.HasPrefix(out, "bitrix24-chat-mcp ") || !strings.Contains(out, "commit") || !strings.Contains(out, "built") {
+		t.Fatalf("%v: %q", err, out)
+	}
+}
