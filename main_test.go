@@ -286,6 +286,9 @@ func TestStdioAllToolsBothProtocols(t *testing.T) {
 			if !slices.Equal(names, []string{"add_chat_users", "bot_chat_members", "get_bot_chat", "list_dialog_users"}) {
 				t.Fatalf("tools: %v", names)
 			}
+			if n := p.Stats().Requests; n != 0 {
+				t.Fatalf("start-up, initialize and tools/list sent %d requests to the portal", n)
+			}
 
 			exerciseTools(t, func(name string, args map[string]any) *mcp.CallToolResult { return s.call(t, name, args) }, p)
 

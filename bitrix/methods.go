@@ -117,7 +117,7 @@ func (c *Client) BotChatUserIDs(ctx context.Context, chatID, botID int) ([]int, 
 	if err := json.Unmarshal(r.Result, &ids); err != nil {
 		return nil, badResult(MethodBotChatUserList, "a list of user ids", err)
 	}
-	return ints(ids), nil
+	return Ints(ids), nil
 }
 
 func (c *Client) botParams(botID int, dialogID string) Params {

@@ -160,13 +160,11 @@ type BotChat struct {
 	UserCounter   FlexInt      `json:"userCounter"`
 }
 
-func ints(v []FlexInt) []int {
+// Ints converts a list of FlexInt to plain ints.
+func Ints(v []FlexInt) []int {
 	out := make([]int, len(v))
 	for i, n := range v {
 		out[i] = int(n)
 	}
 	return out
 }
-
-// Ints converts a list of FlexInt to plain ints.
-func Ints(v []FlexInt) []int { return ints(v) }
