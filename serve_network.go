@@ -134,6 +134,9 @@ func serveNetwork(ctx context.Context, cfg *config, s *server.MCPServer, logger 
 	if cfg.AuthToken == "" && !isLoopback(cfg.Addr) {
 		return usagef("refusing to listen on %s without MCP_AUTH_TOKEN: anyone who can reach it could use your Bitrix24 credentials. Set MCP_AUTH_TOKEN to a long random string (clients send it as Authorization: Bearer ...), or listen on 127.0.0.1", cfg.Addr)
 	}
+	if cfg.AuthToken == "" {
+		logger.Warn("no MCP_AUTH_TOKEN: any process on this machine can use the server and its Bitrix24 credentials")
+	}
 	n := newNetwork(cfg, s, logger)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

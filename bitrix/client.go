@@ -87,8 +87,8 @@ func (c *Client) Requests() int64 { return c.requests.Load() }
 // forward them to an MCP client as log notifications). The ctx is the caller's.
 func (c *Client) OnWait(f func(ctx context.Context, msg string)) { c.notify.Store(&f) }
 
-func (c *Client) tellWait(ctx context.Context, msg string) {
-	c.log.Warn(msg)
+func (c *Client) tellWait(ctx context.Context, level slog.Level, msg string) {
+	c.log.Log(ctx, level, msg)
 	if f := c.notify.Load(); f != nil {
 		(*f)(ctx, msg)
 	}
@@ -231,7 +231,7 @@ func (c *Client) waitOperating(ctx context.Context, method string, deadline time
 	if until.After(deadline) {
 		return c.operatingError(method, &Error{Method: method, Code: CodeOperationTimeLimit, HTTPStatus: 429, OperatingResetAt: until})
 	}
-	c.tellWait(ctx, fmt.Sprintf("bitrix24 %s: method time limit reached; waiting %s for it to reset", method, wait.Round(time.Second)))
+	c.tellWait(ctx, slog.LevelWarn, fmt.Sprintf("bitrix24 %s: method time limit reached; waiting %s for it to reset", method, wait.Round(time.Second)))
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -280,7 +280,8 @@ func (c *Client) send(ctx context.Context, method string, params Params, attempt
 }
 
 func (c *Client) tellRateWait(ctx context.Context, method string, d time.Duration) {
-	c.tellWait(ctx, fmt.Sprintf("bitrix24 %s: waiting about %s for the portal's rate limit (%g requests/s)", method, d.Round(100*time.Millisecond), c.cfg.RateLimit))
+	// Debug in our log (a burst would flood it); the MCP client still gets a warning.
+	c.tellWait(ctx, slog.LevelDebug, fmt.Sprintf("bitrix24 %s: waiting about %s for the portal's rate limit (%g requests/s)", method, d.Round(100*time.Millisecond), c.cfg.RateLimit))
 }
 
 // post makes one HTTP request with a bucket slot already held (release
