@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -345,13 +346,12 @@ func (c *Client) post(ctx context.Context, method string, params Params, attempt
 	return resp, nil
 }
 
+// unwrapURLError drops *url.Error's wrapping, which quotes the request URL
+// (and so the webhook code); the cause is scrubbed by the caller as well.
 func unwrapURLError(err error) error {
-	// *url.Error quotes the URL, which carries the webhook code; keep its cause only.
-	type unwrapper interface{ Unwrap() error }
-	if u, ok := err.(unwrapper); ok && u.Unwrap() != nil {
-		if strings.HasPrefix(err.Error(), "Post ") || strings.HasPrefix(err.Error(), "Get ") {
-			return u.Unwrap()
-		}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
 	}
 	return err
 }
