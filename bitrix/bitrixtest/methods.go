@@ -307,12 +307,18 @@ func (p *Portal) v2Chat(bot *Bot, params map[string]any) (*Chat, *apiError) {
 		DateCreate: "2026-01-15T10:00:00+01:00"}, nil
 }
 
-func (p *Portal) botV2ChatUserList(who caller, params map[string]any) (answer, *apiError) {
+// v2BotChat authenticates the bot and finds the chat it asks about.
+func (p *Portal) v2BotChat(who caller, params map[string]any) (*Bot, *Chat, *apiError) {
 	bot, aerr := p.v2Bot(who, params)
 	if aerr != nil {
-		return answer{}, aerr
+		return nil, nil, aerr
 	}
 	chat, aerr := p.v2Chat(bot, params)
+	return bot, chat, aerr
+}
+
+func (p *Portal) botV2ChatUserList(who caller, params map[string]any) (answer, *apiError) {
+	_, chat, aerr := p.v2BotChat(who, params)
 	if aerr != nil {
 		return answer{}, aerr
 	}
@@ -355,11 +361,7 @@ func (p *Portal) botV2ChatUserList(who caller, params map[string]any) (answer, *
 }
 
 func (p *Portal) botV2ChatGet(who caller, params map[string]any) (answer, *apiError) {
-	bot, aerr := p.v2Bot(who, params)
-	if aerr != nil {
-		return answer{}, aerr
-	}
-	chat, aerr := p.v2Chat(bot, params)
+	bot, chat, aerr := p.v2BotChat(who, params)
 	if aerr != nil {
 		return answer{}, aerr
 	}

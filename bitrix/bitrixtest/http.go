@@ -1,0 +1,253 @@
+package bitrixtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// apiError is an error answer.
+type apiError struct {
+	status int
+	code   string
+	desc   string
+}
+
+func errf(status int, code, desc string) *apiError { return &apiError{status, code, desc} }
+
+// answer is a successful answer.
+type answer struct {
+	result any
+	total  *int
+	next   *int
+}
+
+// caller is who a request authenticates as.
+type caller struct {
+	userID  int
+	webhook bool
+	appID   string
+}
+
+func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := strings.Trim(r.URL.Path, "/")
+	if path == "oauth/token" {
+		p.serveToken(w, r)
+		return
+	}
+	parts := strings.Split(path, "/")
+	if len(parts) < 2 || parts[0] != "rest" {
+		http.NotFound(w, r)
+		return
+	}
+	method := strings.TrimSuffix(parts[len(parts)-1], ".json")
+	params := readParams(r)
+
+	p.mu.Lock()
+	latency := p.latency
+	p.mu.Unlock()
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.Requests++
+	now := time.Now()
+	if !p.admit(now) {
+		p.stats.Rejected503++
+		writeError(w, errf(503, "QUERY_LIMIT_EXCEEDED", "Too many requests"))
+		return
+	}
+	if p.failRate > 0 && p.rng.Float64() < p.failRate {
+		p.stats.Injected500++
+		writeError(w, errf(500, "INTERNAL_SERVER_ERROR", "Internal server error"))
+		return
+	}
+	who, aerr := p.authenticate(parts, params, r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	p.stats.ByMethod[strings.ToLower(method)]++
+	if strings.EqualFold(method, "batch") {
+		res, aerr := p.batch(who, params)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"result": res, "time": timing(now, nil)})
+		return
+	}
+	if reset, ok := p.apiPause[strings.ToLower(method)]; ok && now.Before(reset) {
+		writeJSON(w, 429, map[string]any{"error": "OPERATION_TIME_LIMIT",
+			"error_description": "Method is blocked due to operation time limit.", "time": timing(now, &reset)})
+		return
+	}
+	ans, aerr := p.dispatch(who, method, params)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	body := map[string]any{"result": ans.result, "time": timing(now, nil)}
+	if ans.total != nil {
+		body["total"] = *ans.total
+	}
+	if ans.next != nil {
+		body["next"] = *ans.next
+	}
+	writeJSON(w, 200, body)
+}
+
+// admit runs the leaky bucket: drain since last, refuse when full.
+func (p *Portal) admit(now time.Time) bool {
+	if p.rate <= 0 {
+		return true
+	}
+	if !p.last.IsZero() {
+		p.level = math.Max(0, p.level-now.Sub(p.last).Seconds()*p.rate)
+	}
+	p.last = now
+	if p.level+1 > p.burst+1e-9 {
+		return false
+	}
+	p.level++
+	return true
+}
+
+func (p *Portal) authenticate(parts []string, params map[string]any, r *http.Request) (caller, *apiError) {
+	// /rest/USER_ID/CODE/method : an inbound webhook
+	if len(parts) >= 4 {
+		uid, _ := strconv.Atoi(parts[len(parts)-3])
+		if uid != p.fix.Webhook.UserID || parts[len(parts)-2] != p.fix.Webhook.Code || p.fix.Webhook.Code == "" {
+			return caller{}, errf(401, "NO_AUTH_FOUND", "Wrong authorization data")
+		}
+		return caller{userID: uid, webhook: true}, nil
+	}
+	token := str(params["auth"])
+	if token == "" {
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			token = strings.TrimPrefix(h, "Bearer ")
+		}
+	}
+	switch {
+	case token != "" && token == p.access:
+		return caller{userID: p.fix.OAuth.UserID, appID: p.fix.OAuth.AppID}, nil
+	case p.expired[token]:
+		return caller{}, errf(401, "expired_token", "The access token provided has expired.")
+	default:
+		return caller{}, errf(401, "NO_AUTH_FOUND", "Wrong authorization data")
+	}
+}
+
+func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if r.Method == http.MethodPost {
+		_ = r.ParseForm()
+		q = r.Form
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.fix.OAuth
+	if q.Get("client_id") != o.ClientID || q.Get("client_secret") != o.ClientSecret || o.ClientID == "" {
+		writeJSON(w, 401, map[string]any{"error": "invalid_client", "error_description": "Invalid client credentials"})
+		return
+	}
+	if q.Get("grant_type") != "refresh_token" || q.Get("refresh_token") == "" || q.Get("refresh_token") != p.refresh {
+		writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
+		return
+	}
+	p.stats.Refreshes++
+	if p.access != "" {
+		p.expired[p.access] = true
+	}
+	n := p.stats.Refreshes
+	p.access = fmt.Sprintf("%s-r%d", strings.SplitN(o.AccessToken, "-r", 2)[0], n)
+	p.refresh = fmt.Sprintf("%s-r%d", strings.SplitN(o.RefreshToken, "-r", 2)[0], n)
+	writeJSON(w, 200, map[string]any{
+		"access_token": p.access, "refresh_token": p.refresh, "expires": time.Now().Add(time.Hour).Unix(),
+		"expires_in": 3600, "client_endpoint": p.baseURL + "/rest/", "server_endpoint": p.baseURL + "/oauth/rest/",
+		"domain": p.fix.Portal, "member_id": "fake-member", "scope": strings.Join(p.fix.Scopes, ","),
+		"user_id": o.UserID, "status": "L",
+	})
+}
+
+func (p *Portal) dispatch(who caller, method string, params map[string]any) (answer, *apiError) {
+	switch strings.ToLower(method) {
+	case "im.dialog.users.list":
+		return p.dialogUsersList(who, params)
+	case "im.chat.user.add":
+		return p.chatUserAdd(who, params)
+	case "imbot.chat.user.list":
+		return p.botChatUserList(who, params)
+	case "imbot.v2.chat.user.list":
+		return p.botV2ChatUserList(who, params)
+	case "imbot.v2.chat.get":
+		return p.botV2ChatGet(who, params)
+	case "imbot.bot.list":
+		return p.botList(who, params)
+	case "scope":
+		return answer{result: p.fix.Scopes}, nil
+	case "user.current":
+		u := p.users[who.userID]
+		if u == nil {
+			return answer{}, errf(401, "NO_AUTH_FOUND", "Wrong authorization data")
+		}
+		return answer{result: map[string]any{"ID": strconv.Itoa(u.ID), "NAME": u.FirstName, "LAST_NAME": u.LastName, "ACTIVE": u.Active}}, nil
+	}
+	return answer{}, errf(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
+}
+
+func timing(now time.Time, reset *time.Time) map[string]any {
+	f := float64(now.UnixNano()) / 1e9
+	t := map[string]any{"start": f, "finish": f + 0.001, "duration": 0.001, "processing": 0,
+		"date_start": now.Format(time.RFC3339), "date_finish": now.Format(time.RFC3339)}
+	if reset != nil {
+		t["operating_reset_at"] = reset.Unix()
+		t["operating"] = 480.5
+	}
+	return t
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.status, map[string]any{"error": e.code, "error_description": e.desc})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// readParams merges the query string and the body (JSON, or a form with PHP
+// brackets). Invalid JSON counts as no parameters, as on the real portal.
+func readParams(r *http.Request) map[string]any {
+	params := parsePHPQuery(r.URL.RawQuery)
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case strings.Contains(ct, "json"):
+		var m map[string]any
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.UseNumber()
+		if dec.Decode(&m) == nil {
+			for k, v := range m {
+				params[k] = v
+			}
+		}
+	case len(body) > 0:
+		for k, v := range parsePHPQuery(string(body)) {
+			params[k] = v
+		}
+	}
+	return params
+}

@@ -1,0 +1,85 @@
+package bitrixtest
+
+import (
+	"strings"
+	"time"
+)
+
+// SetScopes changes the scopes the credentials have (what `scope` answers).
+// Methods themselves do not check them.
+func (p *Portal) SetScopes(scopes ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fix.Scopes = scopes
+}
+
+// ExpireToken makes the current access token answer expired_token.
+func (p *Portal) ExpireToken() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expired[p.access] = true
+	p.access = "" // nothing is accepted until a refresh
+}
+
+// SetFailRate makes that share of requests (0..1) answer 500 INTERNAL_SERVER_ERROR.
+func (p *Portal) SetFailRate(rate float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failRate = rate
+}
+
+// SetLatency delays every answer.
+func (p *Portal) SetLatency(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.latency = d
+}
+
+// PauseMethod makes method answer 429 OPERATION_TIME_LIMIT until reset.
+func (p *Portal) PauseMethod(method string, reset time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// The portal reports the reset in whole unix seconds.
+	p.apiPause[strings.ToLower(method)] = reset.Truncate(time.Second)
+}
+
+// Stats returns a copy of the counters.
+func (p *Portal) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.ByMethod = make(map[string]int, len(p.stats.ByMethod))
+	for k, v := range p.stats.ByMethod {
+		s.ByMethod[k] = v
+	}
+	s.InBatch = make(map[string]int, len(p.stats.InBatch))
+	for k, v := range p.stats.InBatch {
+		s.InBatch[k] = v
+	}
+	return s
+}
+
+// ResetStats zeroes the counters.
+func (p *Portal) ResetStats() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats = Stats{ByMethod: map[string]int{}, InBatch: map[string]int{}}
+}
+
+// Members returns a chat's member ids in join order (nil when no such chat).
+func (p *Portal) Members(chatID int) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.chats[chatID]
+	if c == nil {
+		return nil
+	}
+	return append([]int(nil), c.Members...)
+}
+
+// HiddenHistory reports whether a user joined chatID with history hidden.
+func (p *Portal) HiddenHistory(chatID, userID int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hidden[[2]int{chatID, userID}]
+}
