@@ -7,15 +7,7 @@ import (
 
 // Scopes calls `scope`: the scopes the credentials have.
 func (c *Client) Scopes(ctx context.Context) ([]string, error) {
-	r, err := c.Call(ctx, "scope", nil)
-	if err != nil {
-		return nil, err
-	}
-	var scopes []string
-	if err := json.Unmarshal(r.Result, &scopes); err != nil {
-		return nil, badResult("scope", "a list of scopes", err)
-	}
-	return scopes, nil
+	return callFor[[]string](ctx, c, "scope", nil, "a list of scopes")
 }
 
 // CurrentUser is who the credentials act as (user.current).
@@ -27,13 +19,9 @@ type CurrentUser struct {
 
 // Me calls user.current.
 func (c *Client) Me(ctx context.Context) (*CurrentUser, error) {
-	r, err := c.Call(ctx, "user.current", nil)
+	u, err := callFor[CurrentUser](ctx, c, "user.current", nil, "a user")
 	if err != nil {
 		return nil, err
-	}
-	var u CurrentUser
-	if err := json.Unmarshal(r.Result, &u); err != nil {
-		return nil, badResult("user.current", "a user", err)
 	}
 	return &u, nil
 }
@@ -67,6 +55,14 @@ func (c *Client) Bots(ctx context.Context) (map[int]string, error) {
 
 // IsWebhook reports whether the client authenticates with an inbound webhook.
 func (c *Client) IsWebhook() bool { return c.hook != nil }
+
+// HasBotToken reports whether a bot token is configured: imbot.v2 methods
+// need one on a webhook.
+func (c *Client) HasBotToken() bool { return c.cfg.BotToken != "" }
+
+// HasBotClientID reports whether the bot's CLIENT_ID is configured:
+// imbot.chat.user.list and imbot.bot.list need it on a webhook.
+func (c *Client) HasBotClientID() bool { return c.cfg.BotClientID != "" }
 
 // WebhookUserID is the webhook's user id ("" with OAuth).
 func (c *Client) WebhookUserID() string {

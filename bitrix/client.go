@@ -37,8 +37,7 @@ type Client struct {
 	pauseMu sync.Mutex
 	paused  map[string]time.Time // method -> OPERATION_TIME_LIMIT reset time
 
-	requests atomic.Int64 // HTTP requests sent to the REST endpoint
-	batch    batcher      // calls queued for opportunistic batching
+	batch batcher // calls queued for opportunistic batching
 
 	// notify, when set, hears about waits (rate limits) worth telling a user.
 	notify atomic.Pointer[func(ctx context.Context, msg string)]
@@ -80,9 +79,6 @@ func (c *Client) String() string {
 	}
 	return fmt.Sprintf("bitrix.Client{endpoint: %s, auth: oauth}", c.oauth.endpointHost())
 }
-
-// Requests counts the HTTP requests this client has sent to the REST endpoint.
-func (c *Client) Requests() int64 { return c.requests.Load() }
 
 // OnWait registers a function told about waits on rate limits (for example to
 // forward them to an MCP client as log notifications). The ctx is the caller's.
@@ -314,7 +310,6 @@ func (c *Client) post(ctx context.Context, method string, params Params, attempt
 	req.Header.Set("Accept", "application/json")
 
 	began := time.Now()
-	c.requests.Add(1)
 	httpResp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

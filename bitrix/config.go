@@ -9,6 +9,13 @@ import (
 	"time"
 )
 
+// The portal's leaky bucket on standard plans: it drains DefaultRateLimit
+// requests a second and holds DefaultRateBurst (Enterprise: 5 and 250).
+const (
+	DefaultRateLimit = 2
+	DefaultRateBurst = 50
+)
+
 // DefaultTokenURL is Bitrix24's OAuth server, used to refresh access tokens.
 const DefaultTokenURL = "https://oauth.bitrix.info/oauth/token/"
 
@@ -30,8 +37,8 @@ type Config struct {
 	HTTPClient *http.Client
 
 	// RateLimit and RateBurst mirror the portal's leaky bucket: it drains
-	// RateLimit requests a second and holds RateBurst. Defaults 2 and 50
-	// (standard plans); Enterprise is 5 and 250.
+	// RateLimit requests a second and holds RateBurst. Zero means
+	// DefaultRateLimit and DefaultRateBurst.
 	RateLimit float64
 	RateBurst int
 
@@ -65,10 +72,10 @@ func (c Config) withDefaults() Config {
 		c.HTTPClient = &http.Client{Timeout: 70 * time.Second}
 	}
 	if c.RateLimit <= 0 {
-		c.RateLimit = 2
+		c.RateLimit = DefaultRateLimit
 	}
 	if c.RateBurst <= 0 {
-		c.RateBurst = 50
+		c.RateBurst = DefaultRateBurst
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 6

@@ -30,7 +30,7 @@ func (e *Error) Error() string {
 	return msg
 }
 
-// Error codes this package treats specially. The full list is in API-NOTES.md.
+// Error codes this package or the tools treat specially.
 const (
 	CodeQueryLimitExceeded = "QUERY_LIMIT_EXCEEDED"
 	CodeOperationTimeLimit = "OPERATION_TIME_LIMIT"

@@ -98,13 +98,6 @@ func (b *leakyBucket) release() {
 	b.wake = make(chan struct{})
 }
 
-// queued reports how many callers are waiting for the bucket.
-func (b *leakyBucket) queued() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.waiting
-}
-
 // fill marks the bucket full: the portal said it was, so other clients share
 // it with us and we must slow down as well.
 func (b *leakyBucket) fill() {

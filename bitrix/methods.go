@@ -109,15 +109,8 @@ func (c *Client) BotChatUserIDs(ctx context.Context, chatID, botID int) ([]int, 
 	if c.hook != nil && c.cfg.BotClientID != "" {
 		p["CLIENT_ID"] = c.cfg.BotClientID.Reveal()
 	}
-	r, err := c.Call(ctx, MethodBotChatUserList, p)
-	if err != nil {
-		return nil, err
-	}
-	var ids []FlexInt
-	if err := json.Unmarshal(r.Result, &ids); err != nil {
-		return nil, badResult(MethodBotChatUserList, "a list of user ids", err)
-	}
-	return Ints(ids), nil
+	ids, err := callFor[[]FlexInt](ctx, c, MethodBotChatUserList, p, "a list of user ids")
+	return Ints(ids), err
 }
 
 func (c *Client) botParams(botID int, dialogID string) Params {
@@ -135,15 +128,7 @@ func (c *Client) BotChatUsers(ctx context.Context, botID int, dialogID string, l
 	if limit > 0 {
 		p["limit"] = limit
 	}
-	r, err := c.Call(ctx, MethodBotV2ChatUsers, p)
-	if err != nil {
-		return nil, err
-	}
-	var users []BotChatUser
-	if err := json.Unmarshal(r.Result, &users); err != nil {
-		return nil, badResult(MethodBotV2ChatUsers, "a list of users", err)
-	}
-	return users, nil
+	return callFor[[]BotChatUser](ctx, c, MethodBotV2ChatUsers, p, "a list of users")
 }
 
 // BotChat calls imbot.v2.Chat.get. The bot must be a member (else ACCESS_DENIED).
@@ -166,6 +151,20 @@ func yn(b bool) string {
 		return "Y"
 	}
 	return "N"
+}
+
+// callFor calls a method and decodes its result into T; a result of another
+// shape is a BAD_RESPONSE error naming what was expected.
+func callFor[T any](ctx context.Context, c *Client, method string, params Params, want string) (T, error) {
+	var v T
+	r, err := c.Call(ctx, method, params)
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(r.Result, &v); err != nil {
+		return v, badResult(method, want, err)
+	}
+	return v, nil
 }
 
 func badResult(method, want string, err error) error {
