@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 )
 
@@ -17,24 +17,17 @@ import (
 // credentials, and a plain-words verdict on each thing the tools need.
 // Exit status 0 only when everything needed is there.
 func runCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := loadConfig(args, getenv, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
+	cfg, status, done := loadConfig(app.Name+" check", args, getenv, stdout, stderr)
+	if done {
+		return status
 	}
-	cfg.Bitrix.Logger = slog.New(slog.DiscardHandler)
 	cfg.Bitrix.MaxRetryTime = 20 * time.Second
-	if cfg.Demo {
-		if err := useDemoPortal(cfg); err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
-	}
-	client, err := bitrix.New(cfg.Bitrix)
+	a, err := app.New(cfg, appOptions(nil))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 2
+		return exitStatus(err)
 	}
+	client := a.Client
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -69,7 +62,10 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	} else if err == nil {
 		fail("scope im is MISSING: no tool can work without it; %s", how)
 	}
-	botID := cfg.Settings.BotID
+	botID := cfg.Tools.BotID
+	if a.Demo != nil && botID == 0 {
+		botID = a.Demo.Fixture().Bots[0].ID
+	}
 	hasImbot := slices.Contains(scopes, "imbot")
 	switch {
 	case hasImbot:
@@ -83,7 +79,7 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	if botID == 0 {
 		line("NOTE", "no BITRIX24_BOT_ID: the bot tools need bot_id in every call")
 	} else if hasImbot {
-		checkBot(ctx, client, cfg, botID, line, fail)
+		checkBot(ctx, client, botID, line, fail)
 	}
 	if ok {
 		fmt.Fprintln(stdout, "Ready.")
@@ -93,8 +89,8 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	return 1
 }
 
-func checkBot(ctx context.Context, client *bitrix.Client, cfg *config, botID int, line func(verdict, format string, a ...any), fail func(format string, a ...any)) {
-	if client.IsWebhook() && cfg.Bitrix.BotClientID == "" {
+func checkBot(ctx context.Context, client *bitrix.Client, botID int, line func(verdict, format string, a ...any), fail func(format string, a ...any)) {
+	if client.IsWebhook() && !client.HasBotClientID() {
 		line("NOTE", "no BITRIX24_BOT_CLIENT_ID: chats over 200 members cannot be listed by bot_chat_members on a webhook")
 	} else {
 		bots, err := client.Bots(ctx)
@@ -112,7 +108,7 @@ func checkBot(ctx context.Context, client *bitrix.Client, cfg *config, botID int
 	if !client.IsWebhook() {
 		return
 	}
-	if cfg.Bitrix.BotToken == "" {
+	if !client.HasBotToken() {
 		line("NOTE", "no BITRIX24_BOT_TOKEN: imbot.v2 cannot be used on a webhook; bot_chat_members falls back to imbot.chat.user.list and get_bot_chat will fail")
 		return
 	}

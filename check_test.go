@@ -6,15 +6,12 @@ import (
 	"testing"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
 func runCheckWith(t *testing.T, p *bitrixtest.Portal, env map[string]string) (int, string) {
 	t.Helper()
-	base := map[string]string{}
-	for _, kv := range portalEnv(p) {
-		k, v, _ := strings.Cut(kv, "=")
-		base[k] = v
-	}
+	base := testkit.PortalEnv(p, nil)
 	for k, v := range env {
 		if v == "" {
 			delete(base, k)
@@ -25,7 +22,7 @@ func runCheckWith(t *testing.T, p *bitrixtest.Portal, env map[string]string) (in
 	var stdout, stderr bytes.Buffer
 	code := runCheck(nil, func(k string) string { return base[k] }, &stdout, &stderr)
 	out := stdout.String() + stderr.String()
-	checkNoSecrets(t, p, out)
+	p.AssertNoSecret(t, "check's output", out)
 	return code, out
 }
 
@@ -47,7 +44,7 @@ func TestCheckCommand(t *testing.T) {
 		{"no bot client id", map[string]string{"BITRIX24_BOT_CLIENT_ID": ""}, nil, 0, []string{"no BITRIX24_BOT_CLIENT_ID"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := startPortal(t)
+			p := bitrixtest.Start(t, nil)
 			if tc.scopes != nil {
 				p.SetScopes(tc.scopes...)
 			}
@@ -69,7 +66,7 @@ func TestCheckCommand(t *testing.T) {
 }
 
 func TestCheckOAuthAndUnreachable(t *testing.T) {
-	p := startPortal(t)
+	p := bitrixtest.Start(t, nil)
 	f := p.Fixture()
 	code, out := runCheckWith(t, p, map[string]string{
 		"BITRIX24_WEBHOOK_URL": "", "BITRIX24_CLIENT_ENDPOINT": p.ClientEndpoint(), "BITRIX24_ACCESS_TOKEN": f.OAuth.AccessToken,

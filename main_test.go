@@ -22,7 +22,9 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
 // binPath is the server binary, built once for the stdio tests.
@@ -94,21 +96,10 @@ func startStdio(t *testing.T, env []string, protocol string, args ...string) *st
 		opts = append(opts, client.WithProtocolVersion(protocol))
 	}
 	s.client = client.NewClient(tr, opts...)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := s.client.Start(ctx); err != nil {
+	if err := s.client.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	req := mcp.InitializeRequest{}
-	req.Params.ProtocolVersion = protocol
-	if protocol == "" {
-		req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	}
-	req.Params.ClientInfo = mcp.Implementation{Name: "stdio-test", Version: "1"}
-	s.init, err = s.client.Initialize(ctx, req)
-	if err != nil {
-		t.Fatalf("initialize: %v\nstderr:\n%s", err, s.stderr.String())
-	}
+	s.init = testkit.Initialize(t, s.client, protocol)
 	t.Cleanup(func() {
 		s.client.Close()
 		stdin.Close()
@@ -126,31 +117,13 @@ func startStdio(t *testing.T, env []string, protocol string, args ...string) *st
 
 func (s *stdioSession) call(t *testing.T, name string, args map[string]any) *mcp.CallToolResult {
 	t.Helper()
-	req := mcp.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = name, args
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := s.client.CallTool(ctx, req)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return res
-}
-
-func resultText(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
+	return testkit.Call(t, s.client, name, args)
 }
 
 func asMap(t *testing.T, res *mcp.CallToolResult) map[string]any {
 	t.Helper()
 	if res.IsError {
-		t.Fatalf("tool error: %s", resultText(res))
+		t.Fatalf("tool error: %s", testkit.Text(res))
 	}
 	raw, _ := json.Marshal(res.StructuredContent)
 	var m map[string]any
@@ -160,27 +133,9 @@ func asMap(t *testing.T, res *mcp.CallToolResult) map[string]any {
 	return m
 }
 
-func startPortal(t *testing.T) *bitrixtest.Portal {
-	t.Helper()
-	fix, err := bitrixtest.LoadFixture("testdata/portal.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := bitrixtest.New(fix)
-	srv := p.Start()
-	t.Cleanup(srv.Close)
-	return p
-}
-
+// portalEnv is the environment that points the binary at a fake portal.
 func portalEnv(p *bitrixtest.Portal, extra ...string) []string {
-	f := p.Fixture()
-	return append([]string{
-		"BITRIX24_WEBHOOK_URL=" + p.WebhookURL(),
-		"BITRIX24_BOT_ID=456",
-		"BITRIX24_BOT_TOKEN=" + f.Bots[0].Token,
-		"BITRIX24_BOT_CLIENT_ID=" + f.Bots[0].ClientID,
-		"LOG_LEVEL=debug",
-	}, extra...)
+	return append(testkit.EnvList(testkit.PortalEnv(p, nil)), extra...)
 }
 
 // exerciseTools calls every tool through some transport and checks the
@@ -219,15 +174,15 @@ func exerciseTools(t *testing.T, call func(name string, args map[string]any) *mc
 		{"bot_chat_members", map[string]any{"chat_id": 2725, "bot_id": 457}, "BOT_OWNERSHIP_ERROR"},
 	} {
 		res := call(tc.tool, tc.args)
-		if !res.IsError || !strings.Contains(resultText(res), tc.code) || !strings.Contains(resultText(res), "Hint:") {
-			t.Fatalf("%s: want %s with a hint, got %s", tc.tool, tc.code, resultText(res))
+		if !res.IsError || !strings.Contains(testkit.Text(res), tc.code) || !strings.Contains(testkit.Text(res), "Hint:") {
+			t.Fatalf("%s: want %s with a hint, got %s", tc.tool, tc.code, testkit.Text(res))
 		}
 	}
 	// Invalid input: named parameter, nothing sent.
 	before := p.Stats().Requests
 	res := call("list_dialog_users", map[string]any{"dialog_id": "chat1", "limit": 0})
-	if !res.IsError || !strings.Contains(resultText(res), "limit:") || p.Stats().Requests != before {
-		t.Fatalf("invalid limit: %s", resultText(res))
+	if !res.IsError || !strings.Contains(testkit.Text(res), "limit:") || p.Stats().Requests != before {
+		t.Fatalf("invalid limit: %s", testkit.Text(res))
 	}
 
 }
@@ -252,16 +207,6 @@ func checkStdout(t *testing.T, s *stdioSession) {
 	}
 }
 
-func checkNoSecrets(t *testing.T, p *bitrixtest.Portal, text string) {
-	t.Helper()
-	f := p.Fixture()
-	for _, secret := range []string{f.Webhook.Code, f.Bots[0].Token, f.Bots[0].ClientID, f.OAuth.ClientSecret} {
-		if strings.Contains(text, secret) {
-			t.Fatalf("secret %.3s… leaked:\n%s", secret, text)
-		}
-	}
-}
-
 func TestStdioAllToolsBothProtocols(t *testing.T) {
 	for _, protocol := range []string{mcp.ProtocolVersion20251125, ""} {
 		name := protocol
@@ -269,7 +214,7 @@ func TestStdioAllToolsBothProtocols(t *testing.T) {
 			name = "client-default"
 		}
 		t.Run(name, func(t *testing.T) {
-			p := startPortal(t)
+			p := bitrixtest.Start(t, nil)
 			s := startStdio(t, portalEnv(p), protocol)
 			if protocol != "" && s.init.ProtocolVersion != protocol {
 				t.Fatalf("negotiated %s", s.init.ProtocolVersion)
@@ -297,14 +242,14 @@ func TestStdioAllToolsBothProtocols(t *testing.T) {
 			if !strings.Contains(stderr, "bitrix24 call") || !strings.Contains(stderr, "attempt=") {
 				t.Fatalf("debug log lacks the per-call line:\n%s", stderr)
 			}
-			checkNoSecrets(t, p, stderr)
-			checkNoSecrets(t, p, s.stdout.String())
+			p.AssertNoSecret(t, "output", stderr)
+			p.AssertNoSecret(t, "output", s.stdout.String())
 		})
 	}
 }
 
 func TestStdioReadOnlyAndAllowList(t *testing.T) {
-	p := startPortal(t)
+	p := bitrixtest.Start(t, nil)
 	s := startStdio(t, portalEnv(p, "BITRIX24_ALLOWED_CHAT_IDS=2725"), mcp.ProtocolVersion20251125, "--read-only")
 	list, err := s.client.ListTools(context.Background(), mcp.ListToolsRequest{})
 	if err != nil {
@@ -324,8 +269,8 @@ func TestStdioReadOnlyAndAllowList(t *testing.T) {
 	s2 := startStdio(t, portalEnv(p, "BITRIX24_ALLOWED_CHAT_IDS=2725"), "")
 	p.ResetStats()
 	res := s2.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291}})
-	if !res.IsError || !strings.Contains(resultText(res), "BITRIX24_ALLOWED_CHAT_IDS") {
-		t.Fatalf("allow-list: %s", resultText(res))
+	if !res.IsError || !strings.Contains(testkit.Text(res), "BITRIX24_ALLOWED_CHAT_IDS") {
+		t.Fatalf("allow-list: %s", testkit.Text(res))
 	}
 	if p.Stats().Requests != 0 {
 		t.Fatal("a refused chat reached the portal")
@@ -354,6 +299,8 @@ func TestStartupErrors(t *testing.T) {
 		{[]string{"BITRIX24_WEBHOOK_URL=https://p.example/rest/1/abcd/", "BITRIX24_ALLOWED_CHAT_IDS=12,x"}, nil, "BITRIX24_ALLOWED_CHAT_IDS"},
 		{[]string{"BITRIX24_WEBHOOK_URL=https://p.example/nope/secretcode"}, nil, "/rest/USER_ID/CODE/"},
 		{nil, []string{"--demo", "--log-level", "loud"}, "--log-level"},
+		{[]string{"BITRIX24_DEMO=yes", "BITRIX24_READ_ONLY=maybe"}, nil, "BITRIX24_READ_ONLY"},
+		{nil, []string{"--demo", "--rate-burst", "-5"}, "--rate-burst"},
 	} {
 		cmd := exec.Command(binPath, tc.args...)
 		cmd.Env = tc.env
@@ -371,7 +318,7 @@ func TestStartupErrors(t *testing.T) {
 			t.Fatal("webhook code printed")
 		}
 	}
-	if !strings.Contains(startHelp, "BITRIX24_WEBHOOK_URL") {
+	if !strings.Contains(app.StartHelp, "BITRIX24_WEBHOOK_URL") {
 		t.Fatal("start help must name the webhook variable")
 	}
 }

@@ -19,8 +19,10 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
 const testToken = "test-bearer-token-0123456789"
@@ -40,33 +42,19 @@ func startNetwork(t *testing.T, p *bitrixtest.Portal, env map[string]string, arg
 	t.Helper()
 	base := map[string]string{"MCP_AUTH_TOKEN": testToken, "BITRIX24_RATE_LIMIT": "1000", "BITRIX24_RATE_BURST": "1000", "LOG_LEVEL": "debug"}
 	if env["BITRIX24_CLIENT_ENDPOINT"] == "" {
-		for _, kv := range portalEnv(p) {
-			k, v, _ := strings.Cut(kv, "=")
-			base[k] = v
-		}
+		base = testkit.PortalEnv(p, base)
 	}
 	for k, v := range env {
 		base[k] = v
 	}
-	cfg, err := loadConfig(append([]string{"--transport", "http"}, args...), func(k string) string { return base[k] }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testkit.Config(t, base, append([]string{"--transport", "http"}, args...)...)
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg.Bitrix.Logger = logger
-	bx, err := bitrix.New(cfg.Bitrix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := newMCPServer(cfg, bx, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := newNetwork(cfg, s, logger)
+	a := testkit.Assemble(t, cfg, app.Options{Logger: logger})
+	n := newNetwork(cfg, a.MCP, logger)
 	srv := httptest.NewServer(n.handler)
 	t.Cleanup(srv.Close)
-	return &netServer{url: srv.URL, net: n, http: srv, portal: p, logs: logs, client: bx}
+	return &netServer{url: srv.URL, net: n, http: srv, portal: p, logs: logs, client: a.Client}
 }
 
 func connect(t *testing.T, ns *netServer, kind, protocol string, token string) *client.Client {
@@ -98,21 +86,11 @@ func connect(t *testing.T, ns *netServer, kind, protocol string, token string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// Start's context lives as long as the SSE stream: not the timeout's.
+	// Start's context lives as long as the SSE stream: not a timeout's.
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatalf("start %s: %v", kind, err)
 	}
-	req := mcp.InitializeRequest{}
-	req.Params.ProtocolVersion = protocol
-	if protocol == "" {
-		req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	}
-	req.Params.ClientInfo = mcp.Implementation{Name: "net-test", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatalf("initialize over %s: %v", kind, err)
-	}
+	testkit.Initialize(t, c, protocol)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -120,15 +98,7 @@ func connect(t *testing.T, ns *netServer, kind, protocol string, token string) *
 func callWith(t *testing.T, c *client.Client) func(string, map[string]any) *mcp.CallToolResult {
 	return func(name string, args map[string]any) *mcp.CallToolResult {
 		t.Helper()
-		req := mcp.CallToolRequest{}
-		req.Params.Name, req.Params.Arguments = name, args
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		res, err := c.CallTool(ctx, req)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return res
+		return testkit.Call(t, c, name, args)
 	}
 }
 
@@ -137,24 +107,24 @@ func TestNetworkTransportsRunTheTools(t *testing.T) {
 		{"http", mcp.ProtocolVersion20251125}, {"http", ""}, {"sse", mcp.ProtocolVersion20251125},
 	} {
 		t.Run(tc.kind+"/"+tc.protocol, func(t *testing.T) {
-			p := startPortal(t)
+			p := bitrixtest.Start(t, nil)
 			ns := startNetwork(t, p, nil)
 			c := connect(t, ns, tc.kind, tc.protocol, testToken)
 			exerciseTools(t, callWith(t, c), p)
-			checkNoSecrets(t, p, ns.logs.String())
+			p.AssertNoSecret(t, "the log", ns.logs.String())
 		})
 	}
 }
 
 func TestStatelessHTTP(t *testing.T) {
-	p := startPortal(t)
+	p := bitrixtest.Start(t, nil)
 	ns := startNetwork(t, p, nil, "--stateless")
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
 	exerciseTools(t, callWith(t, c), p)
 }
 
 func TestNetworkRefusals(t *testing.T) {
-	p := startPortal(t)
+	p := bitrixtest.Start(t, nil)
 	ns := startNetwork(t, p, nil)
 	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
 	post := func(path, auth, host string, body io.Reader) *http.Response {
@@ -234,7 +204,7 @@ func TestNonLoopbackNeedsToken(t *testing.T) {
 // Graceful shutdown: SIGTERM while a call is in flight lets it finish, the
 // process exits 0, and no new work is accepted meanwhile.
 func TestGracefulShutdown(t *testing.T) {
-	p := startPortal(t)
+	p := bitrixtest.Start(t, nil)
 	p.SetLatency(1500 * time.Millisecond)
 	ns := startNetwork(t, p, nil)
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
@@ -252,7 +222,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	res := <-done
 	if res.IsError {
-		t.Fatalf("the call in flight failed: %s", resultText(res))
+		t.Fatalf("the call in flight failed: %s", testkit.Text(res))
 	}
 	if err := <-shut; err != nil {
 		t.Fatal(err)
@@ -269,7 +239,7 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestProgressAndCancellation(t *testing.T) {
-	p := startPortal(t)
+	p := bitrixtest.Start(t, nil)
 	ns := startNetwork(t, p, nil)
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
 	var mu sync.Mutex
@@ -315,7 +285,7 @@ func TestProgressAndCancellation(t *testing.T) {
 
 // logging/setLevel is honoured, and rate-limit waits reach the client as warnings.
 func TestRateLimitWaitsAreLogged(t *testing.T) {
-	p := startPortal(t)
+	p := bitrixtest.Start(t, nil)
 	ns := startNetwork(t, p, map[string]string{"BITRIX24_RATE_LIMIT": "2", "BITRIX24_RATE_BURST": "1"})
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
 	var warnings atomic.Int64
@@ -353,7 +323,7 @@ func TestRateLimitWaitsAreLogged(t *testing.T) {
 // refresh, the rotated pair lands in the token file, and a restart with
 // the same environment works from the file.
 func TestOAuthEndToEnd(t *testing.T) {
-	p := startPortal(t)
+	p := bitrixtest.Start(t, nil)
 	f := p.Fixture()
 	tokenFile := filepath.Join(t.TempDir(), "tokens.json")
 	env := map[string]string{
@@ -379,7 +349,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 			}
 			if res := call(name, args); res.IsError {
 				failed.Add(1)
-				t.Log(resultText(res))
+				t.Log(testkit.Text(res))
 			}
 		}(i)
 	}
@@ -396,7 +366,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 	if json.Unmarshal(raw, &saved) != nil || saved["refresh_token"] == f.OAuth.RefreshToken {
 		t.Fatal("token file does not hold the rotated refresh token")
 	}
-	checkNoSecrets(t, p, ns.logs.String())
+	p.AssertNoSecret(t, "the log", ns.logs.String())
 	if strings.Contains(ns.logs.String(), access) {
 		t.Fatal("the new access token leaked into the log")
 	}

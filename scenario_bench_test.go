@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,11 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
 // BenchmarkScenarios measures the issue's targets side by side with the
@@ -98,14 +98,7 @@ func BenchmarkScenarios(b *testing.B) {
 }
 
 func realPortal(b *testing.B) *bitrixtest.Portal {
-	fix, err := bitrixtest.LoadFixture("testdata/portal.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := bitrixtest.New(fix, bitrixtest.WithRateLimit(2, 50))
-	srv := p.Start()
-	b.Cleanup(srv.Close)
-	return p
+	return bitrixtest.Start(b, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
 }
 
 func realClient(b *testing.B, p *bitrixtest.Portal, naive bool) *bitrix.Client {
@@ -201,10 +194,7 @@ type sizeFigures struct{ raw, ours, text, users int }
 // sizes compares, per user, the raw Bitrix24 JSON of a 200-user page with
 // what list_dialog_users returns for it (structuredContent + text).
 func sizes(b *testing.B, dialog string) sizeFigures {
-	fix, _ := bitrixtest.LoadFixture("testdata/portal.json")
-	p := bitrixtest.New(fix)
-	srv := p.Start()
-	defer srv.Close()
+	p := bitrixtest.Start(b, nil)
 	resp, err := http.Post(p.WebhookURL()+"im.dialog.users.list", "application/json", strings.NewReader(`{"DIALOG_ID":"`+dialog+`","LIMIT":200}`))
 	if err != nil {
 		b.Fatal(err)
@@ -217,19 +207,8 @@ func sizes(b *testing.B, dialog string) sizeFigures {
 		rawBytes += len(u)
 	}
 
-	cfg, err := loadConfig(nil, func(k string) string {
-		return map[string]string{"BITRIX24_WEBHOOK_URL": p.WebhookURL()}[k]
-	}, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bx, _ := bitrix.New(cfg.Bitrix)
-	s, _ := newMCPServer(cfg, bx, slog.New(slog.DiscardHandler))
-	c, _ := client.NewInProcessClient(s)
-	c.Start(context.Background())
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.ProtocolVersion20251125
-	c.Initialize(context.Background(), init)
+	a := testkit.Assemble(b, testkit.Config(b, map[string]string{"BITRIX24_WEBHOOK_URL": p.WebhookURL()}), app.Options{})
+	c := testkit.InProcess(b, a, mcp.ProtocolVersion20251125)
 	req := mcp.CallToolRequest{}
 	req.Params.Name, req.Params.Arguments = "list_dialog_users", map[string]any{"dialog_id": dialog, "limit": 200}
 	res, err := c.CallTool(context.Background(), req)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -28,7 +29,7 @@ const (
 // network is the HTTP side of the server: Streamable HTTP at /mcp, the
 // legacy SSE transport at /sse + /message, and /healthz.
 type network struct {
-	cfg        *config
+	cfg        *app.Config
 	log        *slog.Logger
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
@@ -37,7 +38,7 @@ type network struct {
 	inflight   sync.WaitGroup
 }
 
-func newNetwork(cfg *config, s *server.MCPServer, logger *slog.Logger) *network {
+func newNetwork(cfg *app.Config, s *server.MCPServer, logger *slog.Logger) *network {
 	n := &network{cfg: cfg, log: logger}
 	n.streamable = server.NewStreamableHTTPServer(s,
 		server.WithEndpointPath("/mcp"),
@@ -130,9 +131,9 @@ func isLoopback(addr string) bool {
 }
 
 // serveNetwork serves SSE or Streamable HTTP until ctx ends, then drains.
-func serveNetwork(ctx context.Context, cfg *config, s *server.MCPServer, logger *slog.Logger) error {
+func serveNetwork(ctx context.Context, cfg *app.Config, s *server.MCPServer, logger *slog.Logger) error {
 	if cfg.AuthToken == "" && !isLoopback(cfg.Addr) {
-		return usagef("refusing to listen on %s without MCP_AUTH_TOKEN: anyone who can reach it could use your Bitrix24 credentials. Set MCP_AUTH_TOKEN to a long random string (clients send it as Authorization: Bearer ...), or listen on 127.0.0.1", cfg.Addr)
+		return &app.UsageError{Msg: fmt.Sprintf("refusing to listen on %s without MCP_AUTH_TOKEN: anyone who can reach it could use your Bitrix24 credentials. Set MCP_AUTH_TOKEN to a long random string (clients send it as Authorization: Bearer ...), or listen on 127.0.0.1", cfg.Addr)}
 	}
 	if cfg.AuthToken == "" {
 		logger.Warn("no MCP_AUTH_TOKEN: any process on this machine can use the server and its Bitrix24 credentials")

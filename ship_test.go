@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 )
 
 // There is no Docker engine on CI, so the Dockerfile is checked for what it
@@ -63,6 +65,7 @@ type registryEntry struct {
 		Env []struct {
 			Name     string `json:"name"`
 			IsSecret bool   `json:"isSecret"`
+			Format   string `json:"format"`
 		} `json:"environmentVariables"`
 	} `json:"packages"`
 }
@@ -85,10 +88,10 @@ func TestServerJSON(t *testing.T) {
 	if !strings.HasPrefix(e.Name, "io.github.") || !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(e.Version) {
 		t.Fatalf("name %q version %q", e.Name, e.Version)
 	}
-	secrets := map[string]bool{"BITRIX24_WEBHOOK_URL": true, "BITRIX24_BOT_TOKEN": true, "BITRIX24_BOT_CLIENT_ID": true,
-		"BITRIX24_ACCESS_TOKEN": true, "BITRIX24_REFRESH_TOKEN": true, "BITRIX24_CLIENT_SECRET": true}
-	config, _ := os.ReadFile("config.go")
-	readme, _ := os.ReadFile("README.md")
+	table := map[string]app.Setting{}
+	for _, s := range app.Settings() {
+		table[s.Env] = s
+	}
 	for _, p := range e.Packages {
 		if p.Transport.Type != "stdio" || len(p.Env) == 0 {
 			t.Fatalf("%s: %+v", p.RegistryType, p)
@@ -97,11 +100,13 @@ func TestServerJSON(t *testing.T) {
 			t.Fatalf("image tag of %s must be the version %s", p.Identifier, e.Version)
 		}
 		for _, v := range p.Env {
-			if v.IsSecret != secrets[v.Name] {
-				t.Errorf("%s: isSecret %v", v.Name, v.IsSecret)
+			s, known := table[v.Name]
+			if !known {
+				t.Errorf("%s is not a setting of the configuration table", v.Name)
+				continue
 			}
-			if !strings.Contains(string(config), `"`+v.Name+`"`) || !strings.Contains(string(readme), v.Name) {
-				t.Errorf("%s is not read by config.go or not documented in the README", v.Name)
+			if v.IsSecret != s.Secret || v.Format != string(s.Kind) {
+				t.Errorf("%s: isSecret %v, format %s; the table says %v, %s", v.Name, v.IsSecret, v.Format, s.Secret, s.Kind)
 			}
 		}
 	}

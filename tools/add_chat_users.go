@@ -2,13 +2,8 @@ package tools
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"slices"
-	"sort"
-	"strings"
 
-	"github.com/invopop/jsonschema"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
@@ -17,16 +12,9 @@ import (
 // AddChatUsersInput is add_chat_users' arguments.
 type AddChatUsersInput struct {
 	ChatID      int   `json:"chat_id" jsonschema:"required,minimum=1,example=2935" jsonschema_description:"Numeric id of the group chat (the N of chatN)."`
-	UserIDs     []int `json:"user_ids" jsonschema:"required,minItems=1,maxItems=100" jsonschema_description:"Ids of the users to invite (each >= 1; duplicates are ignored). At most BITRIX24_MAX_INVITE (default 100) per call."`
+	UserIDs     []int `json:"user_ids" jsonschema:"required,minItems=1,maxItems=100,minimum=1" jsonschema_description:"Ids of the users to invite (each >= 1; duplicates are ignored). At most BITRIX24_MAX_INVITE (default 100) per call."`
 	HideHistory *bool `json:"hide_history,omitempty" jsonschema:"default=true" jsonschema_description:"Hide the chat's earlier messages from the new members. Defaults to true, which is Bitrix24's own default; pass false to let them read the history."`
 	DryRun      bool  `json:"dry_run,omitempty" jsonschema:"default=false" jsonschema_description:"Only report who would be added and who is already a member; change nothing."`
-}
-
-// JSONSchemaExtend adds what struct tags cannot say: each user id is >= 1.
-func (AddChatUsersInput) JSONSchemaExtend(s *jsonschema.Schema) {
-	if p, ok := s.Properties.Get("user_ids"); ok && p.Items != nil {
-		p.Items.Minimum = json.Number("1")
-	}
 }
 
 // NotAdded is a user the call could not add, and why.
@@ -61,27 +49,18 @@ Example: {"chat_id": 2935, "user_ids": [99, 1271], "hide_history": false}`,
 		openWorld:   true,
 		input:       AddChatUsersInput{},
 		output:      AddChatUsersOutput{},
-		hints: map[string]string{
-			"user_ids": "use an array of user ids (whole numbers >= 1), e.g. [99, 1271]",
+		paramHints: map[string]string{
+			"user_ids": "use an array of user ids (whole numbers >= 1), e.g. [99, 1271]; at most BITRIX24_MAX_INVITE per call, so split longer lists",
 		},
-		handle: addChatUsers,
+		run: typed(addChatUsers),
 	}
 }
 
-func addChatUsers(ctx context.Context, d *Deps, raw json.RawMessage) *mcp.CallToolResult {
-	in := decode[AddChatUsersInput](raw)
+func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallToolResult {
+	// The cap on user_ids is in the served schema (maxItems), checked already.
 	hide := in.HideHistory == nil || *in.HideHistory
-	if st := d.Settings; st.AllowedChatIDs != nil && !st.AllowedChatIDs[in.ChatID] {
-		allowed := make([]int, 0, len(st.AllowedChatIDs))
-		for id := range st.AllowedChatIDs {
-			allowed = append(allowed, id)
-		}
-		sort.Ints(allowed)
-		return errorResult(fmt.Sprintf("chat_id %d is not in this server's allow-list (BITRIX24_ALLOWED_CHAT_IDS=%s), so nothing was sent.\nHint: to allow it, add %d to BITRIX24_ALLOWED_CHAT_IDS in the server's configuration and restart it; otherwise use one of the allowed chats.",
-			in.ChatID, joinInts(allowed), in.ChatID))
-	}
-	if len(in.UserIDs) > d.Settings.MaxInvite {
-		return errorResult(fmt.Sprintf("Invalid arguments for add_chat_users (nothing was sent to Bitrix24):\n- user_ids: at most %d users per call (BITRIX24_MAX_INVITE); split the list into several calls", d.Settings.MaxInvite))
+	if refused := d.allowedChat(in.ChatID); refused != nil {
+		return refused
 	}
 	want := dedupe(in.UserIDs)
 	dialog := fmt.Sprintf("chat%d", in.ChatID)
@@ -112,7 +91,7 @@ func addChatUsers(ctx context.Context, d *Deps, raw json.RawMessage) *mcp.CallTo
 	if err != nil {
 		res := bitrixErrorResult(ctx, err, nil)
 		res.Content = append(res.Content, mcp.NewTextContent(fmt.Sprintf(
-			"Bitrix24 accepted the invitation of %s, but verifying the membership afterwards failed; call list_dialog_users on %s to check.", joinInts(missing), dialog)))
+			"Bitrix24 accepted the invitation of %s, but verifying the membership afterwards failed; call list_dialog_users on %s to check.", join(missing), dialog)))
 		return res
 	}
 	now := idSet(after.Users)
@@ -137,7 +116,7 @@ func addSummary(o AddChatUsersOutput) string {
 	}
 	s := fmt.Sprintf("chat%d: %s %d user(s)", o.ChatID, verb, len(o.Added))
 	if len(o.Added) > 0 {
-		s += " (" + joinInts(o.Added) + ")"
+		s += " (" + join(o.Added) + ")"
 	}
 	s += fmt.Sprintf(", %d already member(s)", len(o.AlreadyMembers))
 	if len(o.NotAdded) > 0 {
@@ -145,7 +124,7 @@ func addSummary(o AddChatUsersOutput) string {
 		for i, n := range o.NotAdded {
 			ids[i] = n.ID
 		}
-		s += fmt.Sprintf(", %d not added (%s: unknown or dismissed ids?)", len(o.NotAdded), joinInts(ids))
+		s += fmt.Sprintf(", %d not added (%s: unknown or dismissed ids?)", len(o.NotAdded), join(ids))
 	}
 	if !o.DryRun && len(o.Added) > 0 {
 		if o.HideHistory {
@@ -157,28 +136,10 @@ func addSummary(o AddChatUsersOutput) string {
 	return s + "."
 }
 
-func dedupe(ids []int) []int {
-	out := make([]int, 0, len(ids))
-	for _, id := range ids {
-		if !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
 func idSet(users []bitrix.DialogUser) map[int]bool {
 	m := make(map[int]bool, len(users))
 	for _, u := range users {
 		m[int(u.ID)] = true
 	}
 	return m
-}
-
-func joinInts(ids []int) string {
-	parts := make([]string, len(ids))
-	for i, id := range ids {
-		parts[i] = fmt.Sprint(id)
-	}
-	return strings.Join(parts, ", ")
 }

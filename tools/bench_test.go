@@ -1,6 +1,10 @@
 package tools_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
+)
 
 // BenchmarkListDialogUsersCall is one list_dialog_users call through an
 // in-process MCP client: validation, the Bitrix24 call against the fake
@@ -11,7 +15,7 @@ func BenchmarkListDialogUsersCall(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if res := h.call(b, "list_dialog_users", args); res.IsError {
-			b.Fatal(text(res))
+			b.Fatal(testkit.Text(res))
 		}
 	}
 }

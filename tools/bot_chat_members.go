@@ -2,7 +2,6 @@ package tools
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -13,7 +12,7 @@ import (
 // BotChatMembersInput is bot_chat_members' arguments.
 type BotChatMembersInput struct {
 	ChatID int `json:"chat_id" jsonschema:"required,minimum=1,example=2725" jsonschema_description:"Numeric id of the group chat (the N of chatN)."`
-	BotID  int `json:"bot_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"The bot to look through. Defaults to the server's BITRIX24_BOT_ID."`
+	BotArg
 }
 
 // BotChatMembersOutput is bot_chat_members' result.
@@ -39,24 +38,12 @@ Example: {"chat_id": 2725}`,
 		openWorld:  true,
 		input:      BotChatMembersInput{},
 		output:     BotChatMembersOutput{},
-		handle:     botChatMembers,
+		run:        typed(botChatMembers),
 	}
 }
 
-// botIDOr picks the argument or the configured default.
-func botIDOr(d *Deps, arg int) (int, *mcp.CallToolResult) {
-	if arg > 0 {
-		return arg, nil
-	}
-	if d.Settings.BotID > 0 {
-		return d.Settings.BotID, nil
-	}
-	return 0, errorResult("Invalid arguments (nothing was sent to Bitrix24):\n- bot_id: required here, because the server has no BITRIX24_BOT_ID; pass the bot's numeric id (imbot.bot.list shows it) or set BITRIX24_BOT_ID")
-}
-
-func botChatMembers(ctx context.Context, d *Deps, raw json.RawMessage) *mcp.CallToolResult {
-	in := decode[BotChatMembersInput](raw)
-	botID, bad := botIDOr(d, in.BotID)
+func botChatMembers(ctx context.Context, d *Deps, in BotChatMembersInput) *mcp.CallToolResult {
+	botID, bad := d.botID("bot_chat_members", in.BotArg)
 	if bad != nil {
 		return bad
 	}
@@ -67,7 +54,7 @@ func botChatMembers(ctx context.Context, d *Deps, raw json.RawMessage) *mcp.Call
 
 	// imbot.v2 answers completely only below its 200-member cap; on a
 	// webhook it also needs the bot token.
-	if !d.Settings.Webhook || d.Settings.HasBotToken {
+	if !d.Client.IsWebhook() || d.Client.HasBotToken() {
 		users, err := d.Client.BotChatUsers(ctx, botID, fmt.Sprintf("chat%d", in.ChatID), bitrix.MaxPageSize)
 		switch {
 		case err == nil && len(users) < bitrix.MaxPageSize:

@@ -11,9 +11,9 @@ import (
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 )
 
-// hints say what to do about a Bitrix24 error code. A tool may pass its own
-// for codes that mean something specific to it.
-var hints = map[string]string{
+// codeHints say what to do about a Bitrix24 error code. A tool may pass
+// overrides for codes that mean something specific to it.
+var codeHints = map[string]string{
 	bitrix.CodeQueryLimitExceeded: "The portal's request limit is exhausted even after retries; wait a few seconds and try again.",
 	bitrix.CodeOperationTimeLimit: "This method used up its execution-time budget for the 10-minute window; wait for the reset time given and try again.",
 	bitrix.CodeOverloadLimit:      "Bitrix24 support has blocked REST access for this portal; only support can lift it. Do not retry.",
@@ -43,7 +43,7 @@ var hints = map[string]string{
 // bitrixErrorResult turns an error from the client into an isError result
 // with the code, the description and a hint. Only programming faults would
 // be worth a Go error, and the client returns none of those.
-func bitrixErrorResult(ctx context.Context, err error, toolHints map[string]string) *mcp.CallToolResult {
+func bitrixErrorResult(ctx context.Context, err error, overrides map[string]string) *mcp.CallToolResult {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return errorResult("The call was cancelled or timed out before Bitrix24 answered; nothing further was sent.")
 	}
@@ -55,9 +55,9 @@ func bitrixErrorResult(ctx context.Context, err error, toolHints map[string]stri
 	if !ok {
 		return errorResult("Bitrix24 call failed: " + err.Error())
 	}
-	hint := toolHints[e.Code]
+	hint := overrides[e.Code]
 	if hint == "" {
-		hint = hints[e.Code]
+		hint = codeHints[e.Code]
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Bitrix24 error %s from %s", e.Code, e.Method)

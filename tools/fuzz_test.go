@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
 // FuzzToolArguments feeds arbitrary JSON arguments to every tool. Whatever
@@ -31,7 +33,7 @@ func FuzzToolArguments(f *testing.F) {
 		name := names[int(which)%len(names)]
 		before := h.portal.Stats().Requests
 		res := h.call(t, name, args)
-		msg := text(res)
+		msg := testkit.Text(res)
 		if !res.IsError {
 			return
 		}

@@ -2,7 +2,6 @@ package tools
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -12,8 +11,8 @@ import (
 
 // GetBotChatInput is get_bot_chat's arguments.
 type GetBotChatInput struct {
-	DialogID string `json:"dialog_id" jsonschema:"required,pattern=^(chat)?[1-9][0-9]*$,example=chat5" jsonschema_description:"chatN for a group chat (e.g. chat5), or a user id N for the bot's private dialog with that user."`
-	BotID    int    `json:"bot_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"The bot to look through. Defaults to the server's BITRIX24_BOT_ID."`
+	DialogID string `json:"dialog_id" jsonschema:"required,maxLength=64,pattern=^(chat)?[1-9][0-9]*$,example=chat5" jsonschema_description:"chatN for a group chat (e.g. chat5), or a user id N for the bot's private dialog with that user."`
+	BotArg
 }
 
 // BotChat is a chat's details with snake_case keys.
@@ -57,16 +56,15 @@ Example: {"dialog_id": "chat5"}`,
 		openWorld:  true,
 		input:      GetBotChatInput{},
 		output:     GetBotChatOutput{},
-		hints: map[string]string{
+		paramHints: map[string]string{
 			"dialog_id": `use chatN for a group chat (e.g. "chat5") or a user id such as "1269" for the bot's private dialog`,
 		},
-		handle: getBotChat,
+		run: typed(getBotChat),
 	}
 }
 
-func getBotChat(ctx context.Context, d *Deps, raw json.RawMessage) *mcp.CallToolResult {
-	in := decode[GetBotChatInput](raw)
-	botID, bad := botIDOr(d, in.BotID)
+func getBotChat(ctx context.Context, d *Deps, in GetBotChatInput) *mcp.CallToolResult {
+	botID, bad := d.botID("get_bot_chat", in.BotArg)
 	if bad != nil {
 		return bad
 	}

@@ -12,14 +12,14 @@ import (
 
 // ListDialogUsersInput is list_dialog_users' arguments.
 type ListDialogUsersInput struct {
-	DialogID          string   `json:"dialog_id" jsonschema:"required,pattern=^(chat|sg)?[1-9][0-9]*$,example=chat2935" jsonschema_description:"The chat or dialog: chatN for a group chat (e.g. chat2935), sgN for a workgroup/project chat, or a user id N for the private dialog with that user."`
+	DialogID          string   `json:"dialog_id" jsonschema:"required,maxLength=64,pattern=^(chat|sg)?[1-9][0-9]*$,example=chat2935" jsonschema_description:"The chat or dialog: chatN for a group chat (e.g. chat2935), sgN for a workgroup/project chat, or a user id N for the private dialog with that user."`
 	SkipExternal      bool     `json:"skip_external,omitempty" jsonschema:"default=false" jsonschema_description:"Leave out system users: bots, e-mail guests, Open Channel clients and the like."`
-	KeepExternalTypes []string `json:"keep_external_types,omitempty" jsonschema:"enum=bot,enum=email,enum=imconnector,enum=replica,enum=sale,enum=saleanonymous,enum=shop,enum=call,enum=document_editor,enum=calendar_sharing,enum=__controller" jsonschema_description:"Leave out system users except these types, e.g. [\"bot\"] to keep bots but drop e-mail guests. Setting it implies skip_external."`
+	KeepExternalTypes []string `json:"keep_external_types,omitempty" jsonschema:"maxLength=32,enum=bot,enum=email,enum=imconnector,enum=replica,enum=sale,enum=saleanonymous,enum=shop,enum=call,enum=document_editor,enum=calendar_sharing,enum=__controller" jsonschema_description:"Leave out system users except these types, e.g. [\"bot\"] to keep bots but drop e-mail guests. Setting it implies skip_external."`
 	Limit             int      `json:"limit,omitempty" jsonschema:"minimum=1,maximum=200,default=50" jsonschema_description:"Users per page (1-200). Ignored when all is true."`
 	Offset            int      `json:"offset,omitempty" jsonschema:"minimum=0,default=0" jsonschema_description:"How many users to skip, in join order. Pass next_offset from a previous result to continue."`
 	All               bool     `json:"all,omitempty" jsonschema:"default=false" jsonschema_description:"Read every page (from offset) up to max_users, in as few requests as the portal allows."`
 	MaxUsers          int      `json:"max_users,omitempty" jsonschema:"minimum=1,maximum=10000,default=1000" jsonschema_description:"With all: stop after this many users (truncated is then true)."`
-	Fields            string   `json:"fields,omitempty" jsonschema:"enum=compact,enum=full,default=compact" jsonschema_description:"compact: id, name, type, active (+ bot and extranet when true, work_position and external_auth_id when set). full: every field Bitrix24 documents, including e-mail and phones; ask for it only when needed."`
+	Fields            string   `json:"fields,omitempty" jsonschema:"maxLength=16,enum=compact,enum=full,default=compact" jsonschema_description:"compact: id, name, type, active (+ bot and extranet when true, work_position and external_auth_id when set). full: every field Bitrix24 documents, including e-mail and phones; ask for it only when needed."`
 }
 
 // DialogUser is one participant. Compact fields always; the embedded
@@ -85,15 +85,14 @@ Example: {"dialog_id": "chat2935", "skip_external": true, "limit": 20}`,
 		openWorld:  true,
 		input:      ListDialogUsersInput{},
 		output:     ListDialogUsersOutput{},
-		hints: map[string]string{
+		paramHints: map[string]string{
 			"dialog_id": `use chatN (group chat, e.g. "chat2935"), sgN (project chat) or a user id such as "1269"`,
 		},
-		handle: listDialogUsers,
+		run: typed(listDialogUsers),
 	}
 }
 
-func listDialogUsers(ctx context.Context, d *Deps, raw json.RawMessage) *mcp.CallToolResult {
-	in := decode[ListDialogUsersInput](raw)
+func listDialogUsers(ctx context.Context, d *Deps, in ListDialogUsersInput) *mcp.CallToolResult {
 	q := bitrix.DialogUsersQuery{DialogID: in.DialogID, SkipExternal: in.SkipExternal, KeepExternalTypes: in.KeepExternalTypes,
 		Limit: in.Limit, Offset: in.Offset}
 	if q.Limit == 0 {

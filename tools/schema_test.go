@@ -1,38 +1,16 @@
 package tools_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/schemas"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
-
-// The committed schemas are what the Go types generate: run `make schemas`
-// after changing a type.
-func TestSchemasAreFresh(t *testing.T) {
-	generated, err := tools.GenerateSchemas()
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, _ := schemas.FS.ReadDir(".")
-	if len(entries) != len(generated) {
-		t.Errorf("schemas/ holds %d files, the tools generate %d: run make schemas", len(entries), len(generated))
-	}
-	for name, want := range generated {
-		got, err := schemas.FS.ReadFile(name)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("schemas/%s is stale: run make schemas", name)
-		}
-	}
-}
 
 // Flat schemas only: Gemini CLI, Copilot and Cursor reject $ref/$defs, and
 // an array without items.
@@ -102,24 +80,5 @@ func TestToolsListAnnotationsAndSchemas(t *testing.T) {
 		if !strings.Contains(tool.Description, "Example:") {
 			t.Errorf("%s: description lacks an example", tool.Name)
 		}
-	}
-}
-
-// The README's tool reference is generated from the schemas.
-func TestReadmeReferenceIsFresh(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := tools.ReferenceMarkdown()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := tools.SpliceReference(readme, ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(want, readme) {
-		t.Fatal("README.md's tool reference is stale: run make schemas")
 	}
 }

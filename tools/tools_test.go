@@ -10,7 +10,9 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
 
@@ -24,7 +26,7 @@ func userIDs(users []tools.DialogUser) []int {
 
 func TestListDialogUsers(t *testing.T) {
 	h := newHarness(t)
-	out := structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "skip_external": true}))
+	out := testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "skip_external": true}))
 	if out.Total != 3 || !slices.Equal(userIDs(out.Users), []int{1269, 99, 1271}) || out.Truncated || out.NextOffset != nil {
 		t.Fatalf("%+v", out)
 	}
@@ -34,17 +36,17 @@ func TestListDialogUsers(t *testing.T) {
 	}
 
 	// Paging by hand: next_offset continues where the page ended.
-	out = structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "limit": 2}))
+	out = testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "limit": 2}))
 	if len(out.Users) != 2 || out.NextOffset == nil || *out.NextOffset != 2 || !out.Truncated || out.Total != 5 {
 		t.Fatalf("page: %+v", out)
 	}
-	out = structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "limit": 2, "offset": 4}))
+	out = testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "limit": 2, "offset": 4}))
 	if len(out.Users) != 1 || out.NextOffset != nil || out.Truncated {
 		t.Fatalf("last page: %+v", out)
 	}
 
 	// Full fields: false-for-unset comes back as null, phones as an object.
-	out = structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "fields": "full", "limit": 1}))
+	out = testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "fields": "full", "limit": 1}))
 	d := out.Users[0].UserDetails
 	if d == nil || d.Idle != nil || d.Phones == nil || d.Phones.PersonalMobile != "+19165554419" || d.Email == nil {
 		t.Fatalf("full: %+v", d)
@@ -54,7 +56,7 @@ func TestListDialogUsers(t *testing.T) {
 func TestListDialogUsersAll(t *testing.T) {
 	h := newHarness(t)
 	h.portal.ResetStats()
-	out := structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 10000}))
+	out := testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 10000}))
 	// 5000 generated + owner + bot, less 50 dismissed.
 	if len(out.Users) != 4952 || out.Total != 4952 || out.Truncated {
 		t.Fatalf("got %d of %d, truncated=%v", len(out.Users), out.Total, out.Truncated)
@@ -62,7 +64,7 @@ func TestListDialogUsersAll(t *testing.T) {
 	if st := h.portal.Stats(); st.Requests != 2 { // 1 + ceil((4952-200)/10000)
 		t.Fatalf("%d requests for 4952 users", st.Requests)
 	}
-	out = structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 450}))
+	out = testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 450}))
 	if len(out.Users) != 450 || !out.Truncated || out.NextOffset == nil || *out.NextOffset != 450 {
 		t.Fatalf("max_users: %d truncated=%v next=%v", len(out.Users), out.Truncated, out.NextOffset)
 	}
@@ -78,7 +80,7 @@ func TestListDialogUsersAll(t *testing.T) {
 func TestAddChatUsers(t *testing.T) {
 	h := newHarness(t)
 	// 1291 new, 99 member, 1300 dismissed, 777777 unknown, 1291 again (deduped).
-	out := structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291, 99, 1300, 777777, 1291}}))
+	out := testkit.Structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291, 99, 1300, 777777, 1291}}))
 	if !slices.Equal(out.Added, []int{1291}) || !slices.Equal(out.AlreadyMembers, []int{99}) || len(out.NotAdded) != 2 || !out.HideHistory || out.DryRun {
 		t.Fatalf("%+v", out)
 	}
@@ -87,33 +89,33 @@ func TestAddChatUsers(t *testing.T) {
 	}
 	// Again: idempotent, and only missing users are sent.
 	before := h.portal.Stats().AddUserCalls
-	out = structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291, 99}}))
+	out = testkit.Structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291, 99}}))
 	if len(out.Added) != 0 || len(out.AlreadyMembers) != 2 || h.portal.Stats().AddUserCalls != before {
 		t.Fatalf("repeat: %+v", out)
 	}
 	// Dry run changes nothing.
-	out = structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1019}, "dry_run": true}))
+	out = testkit.Structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1019}, "dry_run": true}))
 	if !slices.Equal(out.Added, []int{1019}) || slices.Contains(h.portal.Members(2935), 1019) || h.portal.Stats().AddUserCalls != before {
 		t.Fatalf("dry run: %+v", out)
 	}
 	// History shown on request.
-	structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1019}, "hide_history": false}))
+	testkit.Structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1019}, "hide_history": false}))
 	if h.portal.HiddenHistory(2935, 1019) {
 		t.Fatal("hide_history=false must show history")
 	}
 	// Bitrix24 errors become isError results with code and hint.
-	wantToolError(t, h.call(t, "add_chat_users", map[string]any{"chat_id": 74, "user_ids": []int{1019}}), "ACCESS_DENIED_EXTEND", "Hint:", "owner or managers")
-	wantToolError(t, h.call(t, "add_chat_users", map[string]any{"chat_id": 13, "user_ids": []int{1019}}), "ACCESS_ERROR", "Hint:")
+	testkit.WantToolError(t, h.call(t, "add_chat_users", map[string]any{"chat_id": 74, "user_ids": []int{1019}}), "ACCESS_DENIED_EXTEND", "Hint:", "owner or managers")
+	testkit.WantToolError(t, h.call(t, "add_chat_users", map[string]any{"chat_id": 13, "user_ids": []int{1019}}), "ACCESS_ERROR", "Hint:")
 }
 
 func TestAddChatUsersAllowListAndCap(t *testing.T) {
-	h := newHarness(t, func(st *tools.Settings, _ *bitrix.Config) {
-		st.AllowedChatIDs = map[int]bool{2725: true}
-		st.MaxInvite = 3
+	h := newHarness(t, func(c *app.Config) {
+		c.Tools.AllowedChatIDs = map[int]bool{2725: true}
+		c.Tools.MaxInvite = 3
 	})
 	h.portal.ResetStats()
-	wantToolError(t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291}}), "BITRIX24_ALLOWED_CHAT_IDS", "add 2935")
-	wantToolError(t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1, 2, 3, 4}}), "user_ids", "at most 3")
+	testkit.WantToolError(t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291}}), "BITRIX24_ALLOWED_CHAT_IDS", "add 2935")
+	testkit.WantToolError(t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1, 2, 3, 4}}), "user_ids", "at most 3")
 	if st := h.portal.Stats(); st.Requests != 0 {
 		t.Fatalf("refused calls sent %d requests", st.Requests)
 	}
@@ -125,11 +127,11 @@ func TestAddChatUsersAllowListAndCap(t *testing.T) {
 			t.Fatalf("schema: %s", raw)
 		}
 	}
-	structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019}}))
+	testkit.Structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019}}))
 }
 
 func TestReadOnlyHidesWrites(t *testing.T) {
-	h := newHarness(t, func(st *tools.Settings, _ *bitrix.Config) { st.ReadOnly = true })
+	h := newHarness(t, func(c *app.Config) { c.Tools.ReadOnly = true })
 	list, err := h.client.ListTools(context.Background(), mcp.ListToolsRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -146,28 +148,28 @@ func TestReadOnlyHidesWrites(t *testing.T) {
 
 func TestBotChatMembers(t *testing.T) {
 	h := newHarness(t)
-	out := structured[tools.BotChatMembersOutput](t, h.call(t, "bot_chat_members", map[string]any{"chat_id": 2725}))
+	out := testkit.Structured[tools.BotChatMembersOutput](t, h.call(t, "bot_chat_members", map[string]any{"chat_id": 2725}))
 	if out.Source != bitrix.MethodBotV2ChatUsers || out.Count != 6 || out.BotID != 456 || !slices.Contains(out.MemberIDs, 1300) {
 		t.Fatalf("%+v", out)
 	}
 	// Over 200 members v2 cannot answer completely: the old method does.
-	out = structured[tools.BotChatMembersOutput](t, h.call(t, "bot_chat_members", map[string]any{"chat_id": 9002}))
+	out = testkit.Structured[tools.BotChatMembersOutput](t, h.call(t, "bot_chat_members", map[string]any{"chat_id": 9002}))
 	if out.Source != bitrix.MethodBotChatUserList || out.Count != 5002 || len(out.MemberIDs) != 5002 {
 		t.Fatalf("large: source=%s count=%d", out.Source, out.Count)
 	}
-	wantToolError(t, h.call(t, "bot_chat_members", map[string]any{"chat_id": 3000}), "ACCESS_DENIED", "not a member")
-	wantToolError(t, h.call(t, "bot_chat_members", map[string]any{"chat_id": 2725, "bot_id": 457}), "BOT_OWNERSHIP_ERROR", "Hint:")
+	testkit.WantToolError(t, h.call(t, "bot_chat_members", map[string]any{"chat_id": 3000}), "ACCESS_DENIED", "not a member")
+	testkit.WantToolError(t, h.call(t, "bot_chat_members", map[string]any{"chat_id": 2725, "bot_id": 457}), "BOT_OWNERSHIP_ERROR", "Hint:")
 
 	// Without a bot token on a webhook, v2 is skipped for v1.
-	h2 := newHarness(t, func(st *tools.Settings, c *bitrix.Config) { st.HasBotToken, c.BotToken = false, "" })
-	out = structured[tools.BotChatMembersOutput](t, h2.call(t, "bot_chat_members", map[string]any{"chat_id": 2725}))
+	h2 := newHarness(t, func(c *app.Config) { c.Bitrix.BotToken = "" })
+	out = testkit.Structured[tools.BotChatMembersOutput](t, h2.call(t, "bot_chat_members", map[string]any{"chat_id": 2725}))
 	if out.Source != bitrix.MethodBotChatUserList || out.Count != 6 {
 		t.Fatalf("%+v", out)
 	}
 	// No default bot and none given: the parameter is named.
-	h3 := newHarness(t, func(st *tools.Settings, _ *bitrix.Config) { st.BotID = 0 })
+	h3 := newHarness(t, func(c *app.Config) { c.Tools.BotID = 0 })
 	h3.portal.ResetStats()
-	wantToolError(t, h3.call(t, "bot_chat_members", map[string]any{"chat_id": 2725}), "bot_id", "BITRIX24_BOT_ID")
+	testkit.WantToolError(t, h3.call(t, "bot_chat_members", map[string]any{"chat_id": 2725}), "bot_id", "BITRIX24_BOT_ID")
 	if h3.portal.Stats().Requests != 0 {
 		t.Fatal("sent a request without a bot id")
 	}
@@ -175,17 +177,17 @@ func TestBotChatMembers(t *testing.T) {
 
 func TestGetBotChat(t *testing.T) {
 	h := newHarness(t)
-	out := structured[tools.GetBotChatOutput](t, h.call(t, "get_bot_chat", map[string]any{"dialog_id": "chat5"}))
+	out := testkit.Structured[tools.GetBotChatOutput](t, h.call(t, "get_bot_chat", map[string]any{"dialog_id": "chat5"}))
 	c := out.Chat
 	if c.ID != 5 || c.Name != "Support Chat" || c.Owner != 456 || c.Role != "owner" || c.UserCounter != 3 ||
 		c.LastMessageID == nil || *c.LastMessageID != 789 || c.MessageCount != 15 || c.DialogID != "chat5" {
 		t.Fatalf("%+v", c)
 	}
-	out = structured[tools.GetBotChatOutput](t, h.call(t, "get_bot_chat", map[string]any{"dialog_id": "chat2725"}))
+	out = testkit.Structured[tools.GetBotChatOutput](t, h.call(t, "get_bot_chat", map[string]any{"dialog_id": "chat2725"}))
 	if !slices.Equal(out.Chat.ManagerIDs, []int{1271}) || !slices.Equal(out.Chat.MutedUserIDs, []int{1291}) || out.Chat.Role != "member" {
 		t.Fatalf("%+v", out.Chat)
 	}
-	wantToolError(t, h.call(t, "get_bot_chat", map[string]any{"dialog_id": "chat3000"}), "ACCESS_DENIED", "not a member of chat3000")
+	testkit.WantToolError(t, h.call(t, "get_bot_chat", map[string]any{"dialog_id": "chat3000"}), "ACCESS_DENIED", "not a member of chat3000")
 }
 
 func TestInvalidArgumentsNameTheParameter(t *testing.T) {
@@ -213,7 +215,7 @@ func TestInvalidArgumentsNameTheParameter(t *testing.T) {
 		{"get_bot_chat", map[string]any{"dialog_id": "chat5", "bot_id": 0}, []string{"bot_id: must be at least 1"}},
 	} {
 		res := h.call(t, tc.tool, tc.args)
-		wantToolError(t, res, append(tc.parts, "nothing was sent")...)
+		testkit.WantToolError(t, res, append(tc.parts, "nothing was sent")...)
 	}
 	if st := h.portal.Stats(); st.Requests != 0 {
 		t.Fatalf("invalid input reached the portal: %d requests", st.Requests)
@@ -231,7 +233,7 @@ func TestConcurrentCallsAreIndependent(t *testing.T) {
 			dialog := []string{"chat2935", "chat2725", "chat5", "chat9001"}[i%4]
 			want := map[string]int{"chat2935": 5, "chat2725": 5, "chat5": 3, "chat9001": 441}[dialog]
 			res := h.call(t, "list_dialog_users", map[string]any{"dialog_id": dialog, "all": true})
-			out := structured[tools.ListDialogUsersOutput](t, res)
+			out := testkit.Structured[tools.ListDialogUsersOutput](t, res)
 			if out.Total != want || out.DialogID != dialog {
 				errs <- dialog
 			}

@@ -1,55 +1,193 @@
-// Command genschemas writes schemas/*.json from the tools' Go types and the
-// tool reference between the markers in README.md. Run it as `make schemas`.
+// Command genschemas writes what is generated from the code: schemas/*.json
+// from the tools' Go types, and, in README.md, the tool reference (from those
+// schemas) and the configuration table (from app's settings table).
+// Run it as `make schemas`; `genschemas -check` only reports what is stale.
 package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 
+	"github.com/invopop/jsonschema"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
 
 func main() {
-	files, err := tools.GenerateSchemas()
+	root := flag.String("root", ".", "the repository's top directory")
+	check := flag.Bool("check", false, "write nothing; exit 1 when a generated file is stale")
+	flag.Parse()
+	stale, err := generate(*root, !*check)
 	if err != nil {
-		fail(err)
+		fmt.Fprintln(os.Stderr, "genschemas:", err)
+		os.Exit(1)
 	}
-	for name, raw := range files {
-		if err := os.WriteFile(filepath.Join("schemas", name), raw, 0o644); err != nil {
-			fail(err)
+	for _, f := range stale {
+		verb := "wrote"
+		if *check {
+			verb = "stale (run make schemas):"
 		}
+		fmt.Fprintln(os.Stderr, verb, f)
 	}
-	fmt.Fprintf(os.Stderr, "wrote %d schemas\n", len(files))
+	if *check && len(stale) > 0 {
+		os.Exit(1)
+	}
 }
 
-// UpdateReadme is separate: the reference is rendered from the embedded
-// schemas, so it must run after the schemas are rebuilt into the binary.
-func init() {
-	if len(os.Args) > 1 && os.Args[1] == "readme" {
-		ref, err := tools.ReferenceMarkdown()
-		if err != nil {
-			fail(err)
+// generate renders every generated file and returns those whose content
+// differs from the tree's; with write, it writes them.
+func generate(root string, write bool) ([]string, error) {
+	files, err := outputs(root)
+	if err != nil {
+		return nil, err
+	}
+	var stale []string
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		path := filepath.Join(root, name)
+		have, _ := os.ReadFile(path)
+		if bytes.Equal(have, files[name]) {
+			continue
 		}
-		readme, err := os.ReadFile("README.md")
-		if err != nil {
-			fail(err)
-		}
-		out, err := tools.SpliceReference(readme, ref)
-		if err != nil {
-			fail(err)
-		}
-		if !bytes.Equal(out, readme) {
-			if err := os.WriteFile("README.md", out, 0o644); err != nil {
-				fail(err)
+		stale = append(stale, name)
+		if write {
+			if err := os.WriteFile(path, files[name], 0o644); err != nil {
+				return nil, err
 			}
 		}
-		os.Exit(0)
 	}
+	return stale, nil
 }
 
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "genschemas:", err)
-	os.Exit(1)
+// outputs is every generated file by its path under root.
+func outputs(root string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, t := range tools.Catalog() {
+		for kind, v := range map[string]any{"input": t.Input, "output": t.Output} {
+			raw, err := reflectSchema(v)
+			if err != nil {
+				return nil, err
+			}
+			out[filepath.Join("schemas", t.Name+"."+kind+".json")] = raw
+		}
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		return nil, err
+	}
+	ref, err := reference(out)
+	if err != nil {
+		return nil, err
+	}
+	if readme, err = splice(readme, "tools reference", ref); err != nil {
+		return nil, err
+	}
+	if readme, err = splice(readme, "configuration table", app.MarkdownTable()); err != nil {
+		return nil, err
+	}
+	out["README.md"] = readme
+	return out, nil
+}
+
+// reflectSchema renders a Go type as a flat JSON Schema: no $ref/$defs
+// (Gemini CLI, Copilot and Cursor reject them), no $schema or $id.
+func reflectSchema(v any) ([]byte, error) {
+	r := &jsonschema.Reflector{
+		DoNotReference:             true,
+		ExpandedStruct:             true,
+		Anonymous:                  true,
+		RequiredFromJSONSchemaTags: true,
+		AllowAdditionalProperties:  false,
+	}
+	s := r.ReflectFromType(reflect.TypeOf(v))
+	s.Version, s.ID = "", ""
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep ">=" readable in descriptions
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		return nil, err
+	}
+	// invopop marshals nested schemas itself, HTML-escaped; undo that.
+	return []byte(strings.NewReplacer(`\u003e`, ">", `\u003c`, "<", `\u0026`, "&").Replace(buf.String())), nil
+}
+
+// reference renders the README's tool reference from the generated schemas.
+func reference(files map[string][]byte) (string, error) {
+	var b strings.Builder
+	for _, t := range tools.Catalog() {
+		var in, out struct {
+			Properties map[string]map[string]any `json:"properties"`
+			Required   []string                  `json:"required"`
+		}
+		if err := json.Unmarshal(files[filepath.Join("schemas", t.Name+".input.json")], &in); err != nil {
+			return "", err
+		}
+		if err := json.Unmarshal(files[filepath.Join("schemas", t.Name+".output.json")], &out); err != nil {
+			return "", err
+		}
+		access := "read-only"
+		if !t.ReadOnly {
+			access = "writes; not registered with --read-only"
+		}
+		summary, _, _ := strings.Cut(t.Description, "\n\n")
+		fmt.Fprintf(&b, "### `%s` (%s)\n\n%s\n\n", t.Name, access, strings.TrimSpace(summary))
+		b.WriteString("| argument | type | required | default | description |\n| --- | --- | --- | --- | --- |\n")
+		names := slices.Sorted(maps.Keys(in.Properties))
+		slices.SortStableFunc(names, func(x, y string) int {
+			return boolOrder(slices.Contains(in.Required, y)) - boolOrder(slices.Contains(in.Required, x))
+		})
+		for _, name := range names {
+			p := in.Properties[name]
+			typ := fmt.Sprint(p["type"])
+			if items, ok := p["items"].(map[string]any); ok {
+				typ = fmt.Sprintf("array of %v", items["type"])
+			}
+			def, req := "", ""
+			if d, ok := p["default"]; ok {
+				dj, _ := json.Marshal(d)
+				def = "`" + string(dj) + "`"
+			}
+			if slices.Contains(in.Required, name) {
+				req = "yes"
+			}
+			desc := strings.ReplaceAll(fmt.Sprint(p["description"]), "|", "\\|")
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", name, typ, req, def, desc)
+		}
+		var fields []string
+		for _, name := range slices.Sorted(maps.Keys(out.Properties)) {
+			fields = append(fields, "`"+name+"`")
+		}
+		fmt.Fprintf(&b, "\nReturns `structuredContent` with %s, and a one-line text summary.\n\n", strings.Join(fields, ", "))
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n", nil
+}
+
+func boolOrder(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// splice puts text between the README's markers for a generated section:
+// <!-- NAME: generated by `make schemas`; do not edit --> ... <!-- end of NAME -->
+func splice(readme []byte, name, text string) ([]byte, error) {
+	begin := "<!-- " + name + ": generated by `make schemas`; do not edit -->"
+	end := "<!-- end of " + name + " -->"
+	s := string(readme)
+	i := strings.Index(s, begin)
+	j := strings.Index(s, end)
+	if i < 0 || j < i {
+		return nil, fmt.Errorf("README.md lacks the markers %s ... %s", begin, end)
+	}
+	return []byte(s[:i+len(begin)] + "\n\n" + text + "\n" + s[j:]), nil
 }

@@ -1,0 +1,88 @@
+// Package app turns a configuration into a running server's parts: the
+// configuration table (settings.go), loading it (config.go), the one
+// assembly of client, MCP server and tools (this file), and the demo portal.
+// The stdio and network transports, `check`, tests and benchmarks all
+// assemble the server here.
+package app
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
+)
+
+// Name is the server's name in MCP's serverInfo.
+const Name = "bitrix24-chat-mcp"
+
+const instructions = `Tools for Bitrix24 chat membership. list_dialog_users answers who is in a chat or dialog; add_chat_users invites users and reports who was really added; bot_chat_members and get_bot_chat look through the configured chat bot. Chats are named chatN (N is the numeric chat id).`
+
+// Options are what the assembly needs besides the configuration.
+type Options struct {
+	Logger  *slog.Logger // defaults to discarding
+	Version string       // serverInfo.version
+	// DemoFixture seeds the demo portal (Config.Demo); the binary embeds
+	// testdata/portal.json.
+	DemoFixture []byte
+	// ServerOptions are added to the MCP server's (tests turn on output
+	// schema validation here).
+	ServerOptions []server.ServerOption
+}
+
+// App is an assembled server: its Bitrix24 client and its MCP server with
+// the tools registered.
+type App struct {
+	Config *Config
+	Client *bitrix.Client
+	MCP    *server.MCPServer
+	Log    *slog.Logger
+	Demo   *bitrixtest.Portal // the in-process demo portal, with Config.Demo
+}
+
+// New assembles the server. It makes no network call.
+func New(cfg *Config, o Options) (*App, error) {
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a := &App{Config: cfg, Log: logger}
+	bcfg := cfg.Bitrix
+	bcfg.Logger = logger
+	if cfg.Demo {
+		portal, demoCfg, err := demoPortal(o.DemoFixture, bcfg)
+		if err != nil {
+			return nil, err
+		}
+		a.Demo, bcfg = portal, demoCfg
+	}
+	client, err := bitrix.New(bcfg)
+	if err != nil {
+		return nil, &UsageError{err.Error()}
+	}
+	a.Client = client
+
+	settings := cfg.Tools
+	if a.Demo != nil && settings.BotID == 0 {
+		settings.BotID = a.Demo.Fixture().Bots[0].ID
+	}
+	opts := append([]server.ServerOption{
+		server.WithToolCapabilities(false),
+		server.WithLogging(),
+		server.WithRecovery(),
+		server.WithInstructions(instructions),
+	}, o.ServerOptions...)
+	a.MCP = server.NewMCPServer(Name, o.Version, opts...)
+	// Rate-limit waits are worth telling the user about, as log notifications.
+	client.OnWait(func(ctx context.Context, msg string) {
+		_ = a.MCP.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevelWarning, "bitrix24", msg))
+	})
+	if err := tools.Register(a.MCP, &tools.Deps{Client: client, Settings: settings, Log: logger}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}

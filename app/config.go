@@ -1,0 +1,184 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
+)
+
+// Config is everything the server is started with.
+type Config struct {
+	Demo      bool
+	LogLevel  slog.Level
+	LogFormat string
+	Transport string
+	Addr      string
+	Stateless bool
+	AuthToken bitrix.Secret
+
+	Bitrix bitrix.Config
+	Tools  tools.Settings
+
+	// credentials as given, resolved into Bitrix by Load
+	webhook bitrix.Secret
+	oauth   bitrix.OAuthConfig
+}
+
+// UsageError is a configuration mistake: the process exits with status 2
+// and this message, which names the setting.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error { return &UsageError{fmt.Sprintf(format, args...)} }
+
+// StartHelp is what a start without any credentials prints.
+const StartHelp = `bitrix24-chat-mcp needs a Bitrix24 portal. Start it one of two ways:
+  1. with credentials: set BITRIX24_WEBHOOK_URL=https://PORTAL/rest/USER_ID/CODE/
+     (or OAuth: BITRIX24_CLIENT_ENDPOINT, BITRIX24_ACCESS_TOKEN, BITRIX24_REFRESH_TOKEN,
+     BITRIX24_CLIENT_ID, BITRIX24_CLIENT_SECRET), or
+  2. with the built-in demo portal: bitrix24-chat-mcp --demo
+Run bitrix24-chat-mcp --help for every setting.`
+
+// Load reads the settings: a flag beats the environment, which beats the
+// default. args are the command line after the program (or command) name.
+// The returned bool is true when the command line asked for --version.
+// --help prints the usage to stderr and returns flag.ErrHelp.
+func Load(name string, args []string, getenv func(string) string, stderr io.Writer) (*Config, bool, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { PrintUsage(stderr, name) }
+	given := map[string]*flagValue{}
+	for _, s := range Settings() {
+		if s.Flag != "" {
+			v := &flagValue{isBool: s.Kind == KindBool}
+			given[s.Flag] = v
+			fs.Var(v, s.Flag, s.Help)
+		}
+	}
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, false, err
+		}
+		return nil, false, &UsageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, false, usagef("unexpected argument %q; run %s --help for the usage", fs.Arg(0), name)
+	}
+	if *showVersion {
+		return nil, true, nil
+	}
+	c := &Config{}
+	for _, s := range Settings() {
+		raw, source := s.Default, "default of "+s.name()
+		if v := strings.TrimSpace(getenv(s.Env)); v != "" {
+			raw, source = v, s.Env
+		}
+		if v := given[s.Flag]; v != nil && v.set {
+			raw, source = v.value, "--"+s.Flag
+		}
+		if err := s.set(c, raw); err != nil {
+			return nil, false, usagef("%s: %s", source, err)
+		}
+	}
+	if err := c.resolveCredentials(); err != nil {
+		return nil, false, err
+	}
+	return c, false, nil
+}
+
+// resolveCredentials picks the webhook or OAuth from what was set.
+func (c *Config) resolveCredentials() error {
+	o := c.oauth
+	switch {
+	case c.Demo:
+		// The demo portal brings its own credentials (see demo.go).
+	case c.webhook != "" && o.ClientEndpoint != "":
+		return usagef("set either BITRIX24_WEBHOOK_URL or the OAuth settings (BITRIX24_CLIENT_ENDPOINT...), not both")
+	case c.webhook != "":
+		c.Bitrix.WebhookURL = c.webhook
+	case o.ClientEndpoint != "":
+		if o.RefreshToken != "" && (o.ClientID == "" || o.ClientSecret == "") {
+			return usagef("OAuth: refreshing tokens needs BITRIX24_CLIENT_ID and BITRIX24_CLIENT_SECRET")
+		}
+		c.Bitrix.OAuth = &o
+	default:
+		return &UsageError{StartHelp}
+	}
+	return nil
+}
+
+// flagValue records a flag's text; parsing and range checks are the
+// setting's, the same as for the environment.
+type flagValue struct {
+	value  string
+	set    bool
+	isBool bool
+}
+
+func (v *flagValue) String() string   { return v.value }
+func (v *flagValue) IsBoolFlag() bool { return v.isBool }
+func (v *flagValue) Set(s string) error {
+	v.value, v.set = s, true
+	return nil
+}
+
+// parseBool accepts the spellings people use in environment files.
+func parseBool(raw string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(raw)) {
+	case "true", "1", "yes", "on":
+		return true, nil
+	case "false", "0", "no", "off", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean; use true or false (or 1/0, yes/no, on/off)", raw)
+}
+
+func parseInt(raw string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(raw))
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%q is not a whole number from %d to %d", raw, lo, hi)
+	}
+	return n, nil
+}
+
+func parseFloat(raw string, lo, hi float64) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+	if err != nil || f < lo || f > hi {
+		return 0, fmt.Errorf("%q is not a number from %g to %g", raw, lo, hi)
+	}
+	return f, nil
+}
+
+func parseChoice(raw string, choices ...string) (string, error) {
+	for _, c := range choices {
+		if raw == c {
+			return raw, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not one of %s", raw, strings.Join(choices, ", "))
+}
+
+func parseChatIDs(raw string) (map[int]bool, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, nil
+	}
+	ids := map[int]bool{}
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimPrefix(strings.TrimSpace(part), "chat")
+		id, err := strconv.Atoi(part)
+		if err != nil || id < 1 {
+			return nil, fmt.Errorf("%q is not a chat id; use a comma list such as 2935,2725", part)
+		}
+		ids[id] = true
+	}
+	return ids, nil
+}

@@ -1,0 +1,137 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+)
+
+func load(t *testing.T, env map[string]string, args ...string) (*Config, error) {
+	t.Helper()
+	cfg, _, err := Load(Name, args, func(k string) string { return env[k] }, io.Discard)
+	return cfg, err
+}
+
+const hook = "https://portal.example/rest/1/abcdefgh/"
+
+func TestBooleansInAnySpelling(t *testing.T) {
+	for raw, want := range map[string]bool{"yes": true, "YES": true, "On": true, "1": true, "true": true, "TRUE": true,
+		"no": false, "off": false, "0": false, "False": false} {
+		cfg, err := load(t, map[string]string{"BITRIX24_WEBHOOK_URL": hook, "BITRIX24_READ_ONLY": raw})
+		if err != nil || cfg.Tools.ReadOnly != want {
+			t.Errorf("BITRIX24_READ_ONLY=%s: read-only %v, err %v", raw, cfg != nil && cfg.Tools.ReadOnly, err)
+		}
+	}
+	for _, raw := range []string{"maybe", "y", "2", "enabled"} {
+		_, err := load(t, map[string]string{"BITRIX24_WEBHOOK_URL": hook, "BITRIX24_READ_ONLY": raw})
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "BITRIX24_READ_ONLY") || !strings.Contains(err.Error(), raw) {
+			t.Errorf("BITRIX24_READ_ONLY=%s: want a usage error naming it, got %v", raw, err)
+		}
+	}
+}
+
+// A flag beats the environment, which beats the default; flags get the
+// same parsing and range checks as the environment.
+func TestPrecedenceAndRanges(t *testing.T) {
+	env := map[string]string{"BITRIX24_WEBHOOK_URL": hook, "BITRIX24_MAX_INVITE": "7", "BITRIX24_READ_ONLY": "true"}
+	cfg, err := load(t, env, "--max-invite", "5", "--read-only=false")
+	if err != nil || cfg.Tools.MaxInvite != 5 || cfg.Tools.ReadOnly {
+		t.Fatalf("flags: %+v %v", cfg, err)
+	}
+	cfg, err = load(t, env)
+	if err != nil || cfg.Tools.MaxInvite != 7 || !cfg.Tools.ReadOnly {
+		t.Fatalf("environment: %+v %v", cfg, err)
+	}
+	cfg, err = load(t, map[string]string{"BITRIX24_WEBHOOK_URL": hook}, "--read-only")
+	if err != nil || cfg.Tools.MaxInvite != 100 || cfg.Bitrix.RateLimit != 2 || cfg.Bitrix.RateBurst != 50 || !cfg.Tools.ReadOnly ||
+		cfg.Transport != "stdio" || cfg.Addr != "127.0.0.1:8080" {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		name string
+	}{
+		{[]string{"--rate-burst", "-5"}, nil, "--rate-burst"},
+		{[]string{"--rate-burst", "0"}, nil, "--rate-burst"},
+		{[]string{"--rate-limit", "0"}, nil, "--rate-limit"},
+		{nil, map[string]string{"BITRIX24_RATE_BURST": "-5"}, "BITRIX24_RATE_BURST"},
+		{[]string{"--max-invite", "1001"}, nil, "--max-invite"},
+		{[]string{"--bot-id", "x"}, nil, "--bot-id"},
+		{[]string{"--transport", "websocket"}, nil, "--transport"},
+		{nil, map[string]string{"MCP_TRANSPORT": "websocket"}, "MCP_TRANSPORT"},
+		{[]string{"--allowed-chat-ids", "12,x"}, nil, "--allowed-chat-ids"},
+		{nil, map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{[]string{"stray"}, nil, "stray"},
+	} {
+		e := map[string]string{"BITRIX24_WEBHOOK_URL": hook}
+		for k, v := range tc.env {
+			e[k] = v
+		}
+		_, err := load(t, e, tc.args...)
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%v %v: want a usage error naming %s, got %v", tc.args, tc.env, tc.name, err)
+		}
+	}
+}
+
+func TestCredentials(t *testing.T) {
+	if _, err := load(t, nil); err == nil || !strings.Contains(err.Error(), "--demo") {
+		t.Fatalf("no credentials: %v", err)
+	}
+	_, err := load(t, map[string]string{"BITRIX24_WEBHOOK_URL": hook, "BITRIX24_CLIENT_ENDPOINT": "https://p.example/rest/"})
+	if err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("both: %v", err)
+	}
+	cfg, err := load(t, map[string]string{"BITRIX24_CLIENT_ENDPOINT": "https://p.example/rest/", "BITRIX24_ACCESS_TOKEN": "a"})
+	if err != nil || cfg.Bitrix.OAuth == nil || cfg.Bitrix.WebhookURL != "" || cfg.Bitrix.OAuth.TokenURL == "" {
+		t.Fatalf("oauth: %+v %v", cfg, err)
+	}
+	if _, err := load(t, map[string]string{"BITRIX24_CLIENT_ENDPOINT": "https://p.example/rest/", "BITRIX24_REFRESH_TOKEN": "r"}); err == nil ||
+		!strings.Contains(err.Error(), "BITRIX24_CLIENT_SECRET") {
+		t.Fatalf("refresh without client: %v", err)
+	}
+	if _, err := load(t, nil, "--demo"); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	var out strings.Builder
+	_, _, err := Load(Name, []string{"--help"}, func(string) string { return "" }, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	for _, s := range Settings() {
+		if !strings.Contains(out.String(), s.Env) {
+			t.Errorf("--help lacks %s", s.Env)
+		}
+	}
+	if _, v, err := Load(Name, []string{"--version"}, func(string) string { return "" }, io.Discard); !v || err != nil {
+		t.Fatalf("--version: %v %v", v, err)
+	}
+}
+
+// The table itself: every default parses, secrets have no flag, names are unique.
+func TestSettingsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range Settings() {
+		if s.Env == "" || s.Help == "" || s.set == nil || s.Kind == "" {
+			t.Errorf("%+v: incomplete", s)
+		}
+		if s.Secret && s.Flag != "" {
+			t.Errorf("%s: a secret must not be a flag (flags show in ps)", s.Env)
+		}
+		if seen[s.Env] || (s.Flag != "" && seen["--"+s.Flag]) {
+			t.Errorf("%s: named twice", s.Env)
+		}
+		seen[s.Env], seen["--"+s.Flag] = true, true
+		if err := s.set(&Config{}, s.Default); err != nil {
+			t.Errorf("%s: default %q does not parse: %v", s.Env, s.Default, err)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
+)
+
+// Kind is a setting's value type, as the MCP registry's server.json names it.
+type Kind string
+
+const (
+	KindString Kind = "string"
+	KindNumber Kind = "number"
+	KindBool   Kind = "boolean"
+)
+
+// Setting is one line of the configuration table: it drives the flags,
+// --help, the README's configuration table and the server.json check.
+type Setting struct {
+	Flag    string // "" for secrets: those come from the environment only
+	Env     string
+	Default string
+	Secret  bool
+	Kind    Kind
+	Help    string
+	set     func(c *Config, raw string) error // parse, check the range, store
+}
+
+func (s Setting) name() string {
+	if s.Flag != "" {
+		return "--" + s.Flag
+	}
+	return s.Env
+}
+
+// Settings is the configuration table, in the order the docs show it.
+func Settings() []Setting {
+	return []Setting{
+		// Credentials: a webhook, or OAuth.
+		secret("BITRIX24_WEBHOOK_URL", "Inbound webhook URL https://PORTAL/rest/USER_ID/CODE/ (scopes: im; imbot for the bot tools).",
+			func(c *Config) *bitrix.Secret { return &c.webhook }),
+		text("", "BITRIX24_CLIENT_ENDPOINT", "", "OAuth instead of a webhook: the portal's REST endpoint, https://PORTAL/rest/.",
+			func(c *Config) *string { return &c.oauth.ClientEndpoint }),
+		secret("BITRIX24_ACCESS_TOKEN", "OAuth access token.", func(c *Config) *bitrix.Secret { return &c.oauth.AccessToken }),
+		secret("BITRIX24_REFRESH_TOKEN", "OAuth refresh token; rotated tokens are saved to BITRIX24_TOKEN_FILE.",
+			func(c *Config) *bitrix.Secret { return &c.oauth.RefreshToken }),
+		text("", "BITRIX24_CLIENT_ID", "", "OAuth application's client id (needed to refresh tokens).",
+			func(c *Config) *string { return &c.oauth.ClientID }),
+		secret("BITRIX24_CLIENT_SECRET", "OAuth application's client secret (needed to refresh tokens).",
+			func(c *Config) *bitrix.Secret { return &c.oauth.ClientSecret }),
+		text("", "BITRIX24_OAUTH_TOKEN_URL", bitrix.DefaultTokenURL, "OAuth token endpoint.",
+			func(c *Config) *string { return &c.oauth.TokenURL }),
+		text("", "BITRIX24_TOKEN_FILE", "", "File (mode 0600) that keeps the rotated OAuth pair across restarts; it wins over the configured pair it descends from.",
+			func(c *Config) *string { return &c.oauth.TokenFile }),
+
+		// The chat bot, for bot_chat_members and get_bot_chat.
+		number("bot-id", "BITRIX24_BOT_ID", 0, 0, 1<<31-1, "Default bot id for the bot tools (0: none; then every call passes bot_id).",
+			func(c *Config) *int { return &c.Tools.BotID }),
+		secret("BITRIX24_BOT_TOKEN", "The bot's token, for imbot.v2 methods on a webhook.",
+			func(c *Config) *bitrix.Secret { return &c.Bitrix.BotToken }),
+		secret("BITRIX24_BOT_CLIENT_ID", "The CLIENT_ID the bot was registered with, for imbot.chat.user.list on a webhook.",
+			func(c *Config) *bitrix.Secret { return &c.Bitrix.BotClientID }),
+
+		// Safety.
+		boolean("read-only", "BITRIX24_READ_ONLY", "Offer only the tools that read: add_chat_users is not registered.",
+			func(c *Config) *bool { return &c.Tools.ReadOnly }),
+		{Flag: "allowed-chat-ids", Env: "BITRIX24_ALLOWED_CHAT_IDS", Kind: KindString,
+			Help: "Comma list of chat ids the tools that write may change (empty: every chat).",
+			set: func(c *Config, raw string) (err error) {
+				c.Tools.AllowedChatIDs, err = parseChatIDs(raw)
+				return err
+			}},
+		number("max-invite", "BITRIX24_MAX_INVITE", tools.DefaultMaxInvite, 1, 1000, "Most users add_chat_users takes in one call.",
+			func(c *Config) *int { return &c.Tools.MaxInvite }),
+
+		// The portal's rate limit.
+		{Flag: "rate-limit", Env: "BITRIX24_RATE_LIMIT", Default: fmt.Sprint(bitrix.DefaultRateLimit), Kind: KindNumber,
+			Help: "Requests a second the portal drains (Enterprise: 5).",
+			set: func(c *Config, raw string) (err error) {
+				c.Bitrix.RateLimit, err = parseFloat(raw, 0.01, 100000)
+				return err
+			}},
+		number("rate-burst", "BITRIX24_RATE_BURST", bitrix.DefaultRateBurst, 1, 100000, "The portal's bucket size (Enterprise: 250).",
+			func(c *Config) *int { return &c.Bitrix.RateBurst }),
+
+		// The server.
+		boolean("demo", "BITRIX24_DEMO", "Serve the built-in demo portal: no Bitrix24 account needed.",
+			func(c *Config) *bool { return &c.Demo }),
+		choice("transport", "MCP_TRANSPORT", "How clients connect: stdio, http (Streamable HTTP at /mcp, legacy SSE too) or sse.",
+			func(c *Config) *string { return &c.Transport }, "stdio", "http", "sse"),
+		text("addr", "MCP_ADDR", "127.0.0.1:8080", "Listen address for http and sse.",
+			func(c *Config) *string { return &c.Addr }),
+		boolean("stateless", "MCP_STATELESS", "http: no sessions, for replicas behind a load balancer.",
+			func(c *Config) *bool { return &c.Stateless }),
+		secret("MCP_AUTH_TOKEN", "Bearer token http and sse clients must send; required off loopback.",
+			func(c *Config) *bitrix.Secret { return &c.AuthToken }),
+		{Flag: "log-level", Env: "LOG_LEVEL", Default: "info", Kind: KindString, Help: "debug (one line per Bitrix24 call), info, warn or error. Logs go to stderr.",
+			set: func(c *Config, raw string) error {
+				if c.LogLevel.UnmarshalText([]byte(raw)) != nil {
+					return fmt.Errorf("%q is not one of debug, info, warn, error", raw)
+				}
+				return nil
+			}},
+		choice("log-format", "LOG_FORMAT", "text (tint) or json.", func(c *Config) *string { return &c.LogFormat }, "text", "json"),
+	}
+}
+
+func secret(env, help string, field func(*Config) *bitrix.Secret) Setting {
+	return Setting{Env: env, Secret: true, Kind: KindString, Help: help,
+		set: func(c *Config, raw string) error { *field(c) = bitrix.Secret(raw); return nil }}
+}
+
+func text(flag, env, def, help string, field func(*Config) *string) Setting {
+	return Setting{Flag: flag, Env: env, Default: def, Kind: KindString, Help: help,
+		set: func(c *Config, raw string) error { *field(c) = raw; return nil }}
+}
+
+func choice(flag, env, help string, field func(*Config) *string, choices ...string) Setting {
+	return Setting{Flag: flag, Env: env, Default: choices[0], Kind: KindString, Help: help,
+		set: func(c *Config, raw string) (err error) { *field(c), err = parseChoice(raw, choices...); return err }}
+}
+
+func boolean(flag, env, help string, field func(*Config) *bool) Setting {
+	return Setting{Flag: flag, Env: env, Default: "false", Kind: KindBool, Help: help,
+		set: func(c *Config, raw string) (err error) { *field(c), err = parseBool(raw); return err }}
+}
+
+func number(flag, env string, def, lo, hi int, help string, field func(*Config) *int) Setting {
+	return Setting{Flag: flag, Env: env, Default: fmt.Sprint(def), Kind: KindNumber, Help: help,
+		set: func(c *Config, raw string) (err error) { *field(c), err = parseInt(raw, lo, hi); return err }}
+}
+
+// PrintUsage writes --help: the commands and every setting.
+func PrintUsage(w io.Writer, name string) {
+	fmt.Fprintf(w, `Usage:
+  %[1]s [flags]          serve MCP (stdio unless --transport says otherwise)
+  %[1]s check [flags]    check the credentials against the portal and exit
+  %[1]s --version        print the version and exit
+
+Settings (a flag beats the environment variable, which beats the default):
+`, name)
+	for _, s := range Settings() {
+		flagName := "(environment only)"
+		if s.Flag != "" {
+			flagName = "--" + s.Flag
+		}
+		def := ""
+		if s.Default != "" {
+			def = " (default " + s.Default + ")"
+		}
+		fmt.Fprintf(w, "  %-20s %-26s %s%s\n", flagName, s.Env, s.Help, def)
+	}
+	fmt.Fprintf(w, `
+Examples:
+  %[1]s --demo
+  BITRIX24_WEBHOOK_URL=https://example.bitrix24.com/rest/1/CODE/ %[1]s
+  MCP_AUTH_TOKEN=... %[1]s --transport http --addr 0.0.0.0:8080
+`, name)
+}
+
+// MarkdownTable renders the configuration table for the README.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| environment variable | flag | default | secret | meaning |\n| --- | --- | --- | --- | --- |\n")
+	for _, s := range Settings() {
+		flagName, def, sec := "", "", ""
+		if s.Flag != "" {
+			flagName = "`--" + s.Flag + "`"
+		}
+		if s.Default != "" {
+			def = "`" + s.Default + "`"
+		}
+		if s.Secret {
+			sec = "yes"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", s.Env, flagName, def, sec, strings.ReplaceAll(s.Help, "|", "\\|"))
+	}
+	return b.String()
+}

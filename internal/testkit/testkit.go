@@ -1,0 +1,175 @@
+// Package testkit is what the packages' tests share to drive the server: a
+// configuration aimed at a fake portal, loaded as the binary loads it; the
+// one assembly; and mcp-go's client, in-process or over any transport.
+package testkit
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+)
+
+// PortalEnv is the environment that points the server at a fake portal with
+// the fixture's webhook and bot, plus extra (which wins).
+func PortalEnv(p *bitrixtest.Portal, extra map[string]string) map[string]string {
+	f := p.Fixture()
+	env := map[string]string{
+		"BITRIX24_WEBHOOK_URL":   p.WebhookURL(),
+		"BITRIX24_BOT_ID":        "456",
+		"BITRIX24_BOT_TOKEN":     f.Bots[0].Token,
+		"BITRIX24_BOT_CLIENT_ID": f.Bots[0].ClientID,
+		"LOG_LEVEL":              "debug",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+// EnvList renders an environment for exec.Cmd.
+func EnvList(env map[string]string) []string {
+	var out []string
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// Config loads a configuration exactly as the binary does, from env and args.
+func Config(t testing.TB, env map[string]string, args ...string) *app.Config {
+	t.Helper()
+	cfg, _, err := app.Load(app.Name, args, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatalf("loading the configuration: %v", err)
+	}
+	return cfg
+}
+
+// Assemble builds the server from cfg, with mcp-go's output-schema
+// validation on so that every structured result is checked against the
+// committed schema.
+func Assemble(t testing.TB, cfg *app.Config, o app.Options) *app.App {
+	t.Helper()
+	o.ServerOptions = append(o.ServerOptions, server.WithOutputSchemaValidation())
+	if o.Version == "" {
+		o.Version = "test"
+	}
+	a, err := app.New(cfg, o)
+	if err != nil {
+		t.Fatalf("assembling the server: %v", err)
+	}
+	return a
+}
+
+// InProcess connects mcp-go's in-process client to an assembled server and
+// initializes it at protocol ("" = the client's default).
+func InProcess(t testing.TB, a *app.App, protocol string) *client.Client {
+	t.Helper()
+	c, err := client.NewInProcessClient(a.MCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	Initialize(t, c, protocol)
+	return c
+}
+
+// Initialize sends initialize at protocol ("" = the client's latest).
+func Initialize(t testing.TB, c *client.Client, protocol string) *mcp.InitializeResult {
+	t.Helper()
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = protocol
+	if protocol == "" {
+		req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	}
+	req.Params.ClientInfo = mcp.Implementation{Name: "testkit", Version: "1"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := c.Initialize(ctx, req)
+	if err != nil {
+		t.Fatalf("initialize: %v", err)
+	}
+	return res
+}
+
+// Call calls a tool; a protocol error fails the test.
+func Call(t testing.TB, c *client.Client, name string, args any) *mcp.CallToolResult {
+	t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = name, args
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: protocol error %v", name, err)
+	}
+	return res
+}
+
+// ToolNames lists the tools the server offers.
+func ToolNames(t testing.TB, c *client.Client) []string {
+	t.Helper()
+	list, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range list.Tools {
+		names = append(names, tool.Name)
+	}
+	return names
+}
+
+// Text joins a result's text content.
+func Text(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+// Structured decodes a successful result's structured content into T.
+func Structured[T any](t testing.TB, res *mcp.CallToolResult) T {
+	t.Helper()
+	if res.IsError {
+		t.Fatalf("unexpected tool error: %s", Text(res))
+	}
+	raw, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("structured content %s: %v", raw, err)
+	}
+	return v
+}
+
+// WantToolError asserts an isError result whose text holds every part.
+func WantToolError(t testing.TB, res *mcp.CallToolResult, parts ...string) {
+	t.Helper()
+	if !res.IsError {
+		t.Fatalf("want an isError result, got %s", Text(res))
+	}
+	for _, p := range parts {
+		if !strings.Contains(Text(res), p) {
+			t.Fatalf("error %q lacks %q", Text(res), p)
+		}
+	}
+}

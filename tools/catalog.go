@@ -1,0 +1,136 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/schemas"
+)
+
+// specs lists every tool, in the order tools/list shows them.
+func specs() []spec {
+	return []spec{listDialogUsersSpec(), addChatUsersSpec(), botChatMembersSpec(), getBotChatSpec()}
+}
+
+// Info is what schema and README generation need to know of a tool.
+type Info struct {
+	Name        string
+	Description string
+	ReadOnly    bool
+	Input       any // zero value of the input type
+	Output      any // zero value of the output type
+}
+
+// Catalog describes every tool, for tools/genschemas.
+func Catalog() []Info {
+	var out []Info
+	for _, sp := range specs() {
+		out = append(out, Info{Name: sp.name, Description: sp.description, ReadOnly: sp.readOnly, Input: sp.input, Output: sp.output})
+	}
+	return out
+}
+
+// Register adds the tools to an MCP server. Tools that write are left out in
+// read-only mode, so a model cannot even try them.
+func Register(s *server.MCPServer, d *Deps) error {
+	if d.Settings.MaxInvite <= 0 {
+		d.Settings.MaxInvite = DefaultMaxInvite
+	}
+	for _, sp := range specs() {
+		if d.Settings.ReadOnly && !sp.readOnly {
+			continue
+		}
+		tool, err := buildTool(sp, d.Settings)
+		if err != nil {
+			return err
+		}
+		s.AddTool(tool, handler(sp, newArgChecker(sp, tool.RawInputSchema), d))
+	}
+	return nil
+}
+
+// buildTool reads the committed schemas and makes the mcp.Tool.
+func buildTool(sp spec, st Settings) (mcp.Tool, error) {
+	in, err := schemas.FS.ReadFile(sp.name + ".input.json")
+	if err != nil {
+		return mcp.Tool{}, fmt.Errorf("tools: schema for %s missing; run make schemas: %w", sp.name, err)
+	}
+	out, err := schemas.FS.ReadFile(sp.name + ".output.json")
+	if err != nil {
+		return mcp.Tool{}, fmt.Errorf("tools: schema for %s missing; run make schemas: %w", sp.name, err)
+	}
+	if sp.name == "add_chat_users" && st.MaxInvite != DefaultMaxInvite {
+		// The one configurable bound: served as configured, so the schema the
+		// model sees is the rule the server applies.
+		if in, err = withMaxItems(in, "user_ids", st.MaxInvite); err != nil {
+			return mcp.Tool{}, fmt.Errorf("tools: schema for %s: %w", sp.name, err)
+		}
+	}
+	// NewToolWithRawSchema: NewTool would also set InputSchema, and a tool
+	// with both makes tools/list fail for the whole server.
+	tool := mcp.NewToolWithRawSchema(sp.name, sp.description, in)
+	tool.Title = sp.title
+	tool.RawOutputSchema = out
+	tool.Annotations = mcp.ToolAnnotation{
+		Title:           sp.title,
+		ReadOnlyHint:    mcp.ToBoolPtr(sp.readOnly),
+		DestructiveHint: mcp.ToBoolPtr(sp.destructive),
+		IdempotentHint:  mcp.ToBoolPtr(sp.idempotent),
+		OpenWorldHint:   mcp.ToBoolPtr(sp.openWorld),
+	}
+	return tool, nil
+}
+
+func withMaxItems(schema []byte, param string, n int) ([]byte, error) {
+	var s map[string]any
+	if err := json.Unmarshal(schema, &s); err != nil {
+		return nil, err
+	}
+	props, _ := s["properties"].(map[string]any)
+	p, ok := props[param].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("no parameter %s", param)
+	}
+	p["maxItems"] = n
+	return json.Marshal(s)
+}
+
+// handler validates and binds the arguments, then runs the tool.
+func handler(sp spec, args *argChecker, d *Deps) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		clean, problems := args.check(rawArguments(req))
+		if len(problems) == 0 {
+			d.Log.Debug("tool call", "tool", sp.name)
+			res, err := sp.run(withProgress(ctx, req), d, clean)
+			if err == nil {
+				return res, nil
+			}
+			problems = []string{bindProblem(err)}
+		}
+		d.Log.Debug("tool arguments refused", "tool", sp.name, "problems", problems)
+		return invalidArguments(sp.name, problems...), nil
+	}
+}
+
+// rawArguments returns the call's arguments as the client sent them: JSON-RPC
+// requests keep their bytes, so no number passes through a float64.
+func rawArguments(req mcp.CallToolRequest) []byte {
+	switch a := req.GetRawArguments().(type) {
+	case nil:
+		return nil
+	case json.RawMessage:
+		return a
+	case []byte:
+		return a
+	default:
+		raw, err := json.Marshal(a)
+		if err != nil {
+			return []byte(`"unencodable arguments"`)
+		}
+		return raw
+	}
+}

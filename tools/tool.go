@@ -1,0 +1,129 @@
+// Package tools holds the MCP tools, one file each. This file is what every
+// tool shares: its description (spec), its dependencies, and the result and
+// parameter helpers. catalog.go lists the tools and registers them; args.go
+// validates and binds arguments; errors.go turns Bitrix24 errors into results.
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+)
+
+// Settings are the server-side limits and defaults the tools obey. Secrets
+// and credentials live in the bitrix client, never here or in arguments.
+type Settings struct {
+	BotID          int          // default bot_id; 0 = none configured
+	MaxInvite      int          // cap on add_chat_users' user_ids
+	AllowedChatIDs map[int]bool // nil = every chat; else writes refuse other chats
+	ReadOnly       bool         // tools that write are not registered
+}
+
+// DefaultMaxInvite is add_chat_users' default cap (BITRIX24_MAX_INVITE).
+const DefaultMaxInvite = 100
+
+// Deps is what a tool handler needs.
+type Deps struct {
+	Client   *bitrix.Client
+	Settings Settings
+	Log      *slog.Logger
+}
+
+// spec describes one tool. run gets arguments that passed the input schema
+// and returns an error only when they do not bind to the tool's input type.
+type spec struct {
+	name        string
+	title       string
+	description string
+	readOnly    bool
+	destructive bool
+	idempotent  bool
+	openWorld   bool
+	input       any               // zero value of the input type, for schema generation
+	output      any               // zero value of the output type
+	paramHints  map[string]string // parameter -> how to fix a bad value
+	run         func(ctx context.Context, d *Deps, args []byte) (*mcp.CallToolResult, error)
+}
+
+// typed binds validated arguments into the tool's input type In.
+func typed[In any](handle func(ctx context.Context, d *Deps, in In) *mcp.CallToolResult) func(context.Context, *Deps, []byte) (*mcp.CallToolResult, error) {
+	return func(ctx context.Context, d *Deps, args []byte) (*mcp.CallToolResult, error) {
+		var in In
+		if err := json.Unmarshal(args, &in); err != nil {
+			return nil, err
+		}
+		return handle(ctx, d, in), nil
+	}
+}
+
+// result is a successful tool result: structured content plus a summary.
+func result(structured any, summary string) *mcp.CallToolResult {
+	return mcp.NewToolResultStructured(structured, summary)
+}
+
+func errorResult(text string) *mcp.CallToolResult {
+	return mcp.NewToolResultError(text)
+}
+
+// invalidArguments is the one wording for refused input: each problem names
+// the parameter and the fix, and the model learns that nothing was sent.
+func invalidArguments(tool string, problems ...string) *mcp.CallToolResult {
+	return errorResult(fmt.Sprintf("Invalid arguments for %s (nothing was sent to Bitrix24):\n- %s", tool, strings.Join(problems, "\n- ")))
+}
+
+// BotArg is the bot_id parameter of the tools that look through a bot.
+type BotArg struct {
+	BotID int `json:"bot_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"The bot to look through. Defaults to the server's BITRIX24_BOT_ID."`
+}
+
+// botID picks the bot_id argument or the configured default.
+func (d *Deps) botID(tool string, arg BotArg) (int, *mcp.CallToolResult) {
+	if arg.BotID > 0 {
+		return arg.BotID, nil
+	}
+	if d.Settings.BotID > 0 {
+		return d.Settings.BotID, nil
+	}
+	return 0, invalidArguments(tool, "bot_id: required here, because the server has no BITRIX24_BOT_ID; pass the bot's numeric id (imbot.bot.list shows it) or set BITRIX24_BOT_ID")
+}
+
+// allowedChat refuses a write to a chat outside BITRIX24_ALLOWED_CHAT_IDS.
+func (d *Deps) allowedChat(chatID int) *mcp.CallToolResult {
+	allowed := d.Settings.AllowedChatIDs
+	if allowed == nil || allowed[chatID] {
+		return nil
+	}
+	ids := make([]int, 0, len(allowed))
+	for id := range allowed {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return errorResult(fmt.Sprintf("chat_id %d is not in this server's allow-list (BITRIX24_ALLOWED_CHAT_IDS=%s), so nothing was sent.\nHint: to allow it, add %d to BITRIX24_ALLOWED_CHAT_IDS in the server's configuration and restart it; otherwise use one of the allowed chats.",
+		chatID, join(ids), chatID))
+}
+
+func dedupe(ids []int) []int {
+	out := make([]int, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// join lists values for a message: "1, 2, 3".
+func join[T any](values []T) string {
+	parts := make([]string, len(values))
+	for i, v := range values {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, ", ")
+}
