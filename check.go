@@ -21,7 +21,8 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	if done {
 		return status
 	}
-	cfg.Bitrix.MaxRetryTime = 20 * time.Second
+	// A check answers quickly: a portal that is down stays down for a while.
+	cfg.Bitrix.MaxRetryTime, cfg.Bitrix.MaxAttempts = 20*time.Second, 3
 	a, err := app.New(cfg, appOptions(nil))
 	if err != nil {
 		fmt.Fprintln(stderr, err)

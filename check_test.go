@@ -83,6 +83,7 @@ func TestCheckOAuthAndUnreachable(t *testing.T) {
 }
 
 func TestVersionFlag(t *testing.T) {
+	t.Parallel()
 	out, err := runBinary(t, nil, "--version")
 	if err != nil || !strings.HasPrefix(out, "bitrix24-chat-mcp ") || !strings.Contains(out, "commit") || !strings.Contains(out, "built") {
 		t.Fatalf("%v: %q", err, out)

@@ -208,6 +208,7 @@ func checkStdout(t *testing.T, s *stdioSession) {
 }
 
 func TestStdioAllToolsBothProtocols(t *testing.T) {
+	t.Parallel()
 	for _, protocol := range []string{mcp.ProtocolVersion20251125, ""} {
 		name := protocol
 		if name == "" {
@@ -219,14 +220,7 @@ func TestStdioAllToolsBothProtocols(t *testing.T) {
 			if protocol != "" && s.init.ProtocolVersion != protocol {
 				t.Fatalf("negotiated %s", s.init.ProtocolVersion)
 			}
-			list, err := s.client.ListTools(context.Background(), mcp.ListToolsRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, tool := range list.Tools {
-				names = append(names, tool.Name)
-			}
+			names := testkit.ToolNames(t, s.client)
 			slices.Sort(names)
 			if !slices.Equal(names, []string{"add_chat_users", "bot_chat_members", "get_bot_chat", "list_dialog_users"}) {
 				t.Fatalf("tools: %v", names)
@@ -249,6 +243,7 @@ func TestStdioAllToolsBothProtocols(t *testing.T) {
 }
 
 func TestStdioReadOnlyAndAllowList(t *testing.T) {
+	t.Parallel()
 	p := bitrixtest.Start(t, nil)
 	s := startStdio(t, portalEnv(p, "BITRIX24_ALLOWED_CHAT_IDS=2725"), mcp.ProtocolVersion20251125, "--read-only")
 	list, err := s.client.ListTools(context.Background(), mcp.ListToolsRequest{})
@@ -279,6 +274,7 @@ func TestStdioReadOnlyAndAllowList(t *testing.T) {
 }
 
 func TestStdioDemoMode(t *testing.T) {
+	t.Parallel()
 	s := startStdio(t, nil, mcp.ProtocolVersion20251125, "--demo")
 	m := asMap(t, s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 10000}))
 	if m["total"].(float64) != 4952 || len(m["users"].([]any)) != 4952 {
@@ -288,6 +284,7 @@ func TestStdioDemoMode(t *testing.T) {
 }
 
 func TestStartupErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		env  []string
 		args []string

@@ -190,6 +190,7 @@ func TestNetworkRefusals(t *testing.T) {
 }
 
 func TestNonLoopbackNeedsToken(t *testing.T) {
+	t.Parallel()
 	for _, transport := range []string{"http", "sse"} {
 		out, err := runBinary(t, []string{"BITRIX24_DEMO=true"}, "--transport", transport, "--addr", "0.0.0.0:0")
 		if code := exitCode(err); code != 2 || !strings.Contains(out, "MCP_AUTH_TOKEN") {
@@ -205,7 +206,7 @@ func TestNonLoopbackNeedsToken(t *testing.T) {
 // process exits 0, and no new work is accepted meanwhile.
 func TestGracefulShutdown(t *testing.T) {
 	p := bitrixtest.Start(t, nil)
-	p.SetLatency(1500 * time.Millisecond)
+	p.SetLatency(800 * time.Millisecond)
 	ns := startNetwork(t, p, nil)
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
 	done := make(chan *mcp.CallToolResult, 1)
@@ -267,17 +268,17 @@ func TestProgressAndCancellation(t *testing.T) {
 	}
 
 	// Cancellation: a slow portal, a listing cancelled after its first request began.
-	p.SetLatency(time.Second)
+	p.SetLatency(500 * time.Millisecond)
 	p.ResetStats()
 	ctx, cancel := context.WithCancel(context.Background())
 	start := time.Now()
-	go func() { time.Sleep(300 * time.Millisecond); cancel() }()
+	go func() { time.Sleep(150 * time.Millisecond); cancel() }()
 	req.Params.Meta = nil
 	_, err = c.CallTool(ctx, req)
-	if err == nil || time.Since(start) > 900*time.Millisecond {
+	if err == nil || time.Since(start) > 450*time.Millisecond {
 		t.Fatalf("cancelled call: err=%v after %s", err, time.Since(start))
 	}
-	time.Sleep(2500 * time.Millisecond) // would be time for two more pages
+	time.Sleep(1200 * time.Millisecond) // would be time for two more pages
 	if st := p.Stats(); st.Requests > 0 {
 		t.Fatalf("pagination went on after cancellation: %d requests answered", st.Requests)
 	}

@@ -14,7 +14,7 @@ import (
 // made by hand with net/http. The difference between the two is the client's
 // own overhead (limiter, retry wrapper, JSON, decoding).
 func BenchmarkRawHTTP(b *testing.B) {
-	p, _ := startPortal(b)
+	p := startPortal(b)
 	url := p.WebhookURL() + bitrix.MethodDialogUsersList
 	body := []byte(`{"DIALOG_ID":"chat2935"}`)
 	b.ReportAllocs()
@@ -29,7 +29,7 @@ func BenchmarkRawHTTP(b *testing.B) {
 }
 
 func BenchmarkClientCall(b *testing.B) {
-	p, _ := startPortal(b)
+	p := startPortal(b)
 	c := webhookClient(b, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst = 1e9, 1e9 })
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -41,7 +41,7 @@ func BenchmarkClientCall(b *testing.B) {
 }
 
 func BenchmarkClientDialogUsersTyped(b *testing.B) {
-	p, _ := startPortal(b)
+	p := startPortal(b)
 	c := webhookClient(b, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst = 1e9, 1e9 })
 	ctx := context.Background()
 	b.ReportAllocs()

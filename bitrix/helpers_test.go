@@ -1,8 +1,10 @@
 package bitrix_test
 
 import (
-	"net/http/httptest"
+	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,18 +12,11 @@ import (
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
 )
 
-const fixturePath = "../testdata/portal.json"
-
-func startPortal(t testing.TB, opts ...bitrixtest.Option) (*bitrixtest.Portal, *httptest.Server) {
+// startPortal builds a fake portal reached in-process (see webhookClient),
+// so that tests can run inside a testing/synctest bubble.
+func startPortal(t testing.TB, opts ...bitrixtest.Option) *bitrixtest.Portal {
 	t.Helper()
-	fix, err := bitrixtest.LoadFixture(fixturePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := bitrixtest.New(fix, opts...)
-	srv := p.Start()
-	t.Cleanup(srv.Close)
-	return p, srv
+	return bitrixtest.InProcess(t, nil, opts...)
 }
 
 // fast retries keep tests quick; the policy is the same.
@@ -42,15 +37,9 @@ func webhookClient(t testing.TB, p *bitrixtest.Portal, mod ...func(*bitrix.Confi
 		BotToken:    bitrix.Secret(fix.Bots[0].Token),
 		BotClientID: bitrix.Secret(fix.Bots[0].ClientID),
 		RateLimit:   1000, RateBurst: 1000,
+		HTTPClient: p.HTTPClient(),
 	})
-	for _, m := range mod {
-		m(&cfg)
-	}
-	c, err := bitrix.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return newClient(t, cfg, mod)
 }
 
 func oauthClient(t testing.TB, p *bitrixtest.Portal, mod ...func(*bitrix.Config)) *bitrix.Client {
@@ -62,8 +51,13 @@ func oauthClient(t testing.TB, p *bitrixtest.Portal, mod ...func(*bitrix.Config)
 			ClientEndpoint: p.ClientEndpoint(), AccessToken: bitrix.Secret(access), RefreshToken: bitrix.Secret(refresh),
 			ClientID: fix.OAuth.ClientID, ClientSecret: bitrix.Secret(fix.OAuth.ClientSecret), TokenURL: p.TokenURL(),
 		},
-		RateLimit: 1000, RateBurst: 1000,
+		RateLimit: 1000, RateBurst: 1000, HTTPClient: p.HTTPClient(),
 	})
+	return newClient(t, cfg, mod)
+}
+
+func newClient(t testing.TB, cfg bitrix.Config, mod []func(*bitrix.Config)) *bitrix.Client {
+	t.Helper()
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -72,6 +66,25 @@ func oauthClient(t testing.TB, p *bitrixtest.Portal, mod ...func(*bitrix.Config)
 		t.Fatal(err)
 	}
 	return c
+}
+
+// concurrently runs n list calls at once and counts the failures.
+func concurrently(t *testing.T, c *bitrix.Client, n int) int64 {
+	t.Helper()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat2935"}); err != nil {
+				failed.Add(1)
+				t.Log(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return failed.Load()
 }
 
 func wantCode(t *testing.T, err error, code string) *bitrix.Error {
@@ -84,17 +97,6 @@ func wantCode(t *testing.T, err error, code string) *bitrix.Error {
 		t.Fatalf("want code %s, got %s (%v)", code, e.Code, err)
 	}
 	return e
-}
-
-// secretsOf lists every secret string in the fixture, to search errors and logs for.
-func secretsOf(p *bitrixtest.Portal) []string {
-	f := p.Fixture()
-	access, refresh := p.Tokens()
-	out := []string{f.Webhook.Code, f.OAuth.ClientSecret, f.OAuth.AccessToken, f.OAuth.RefreshToken, access, refresh}
-	for _, b := range f.Bots {
-		out = append(out, b.Token, b.ClientID)
-	}
-	return out
 }
 
 func assertNoSecret(t *testing.T, text string, secrets []string) {

@@ -18,7 +18,7 @@ func ids(users []bitrix.DialogUser) []int {
 }
 
 func TestDialogUsersOffsetMode(t *testing.T) {
-	p, _ := startPortal(t)
+	p := startPortal(t)
 	c := webhookClient(t, p)
 	ctx := context.Background()
 
@@ -79,7 +79,7 @@ func TestDialogUsersOffsetMode(t *testing.T) {
 }
 
 func TestDialogUsersKeysetMode(t *testing.T) {
-	p, _ := startPortal(t)
+	p := startPortal(t)
 	c := webhookClient(t, p)
 	ctx := context.Background()
 	last := 0
@@ -107,7 +107,7 @@ func TestDialogUsersKeysetMode(t *testing.T) {
 }
 
 func TestDialogUsersErrorsAndPrivateDialog(t *testing.T) {
-	p, _ := startPortal(t)
+	p := startPortal(t)
 	c := webhookClient(t, p)
 	ctx := context.Background()
 	_, err := c.DialogUsers(ctx, bitrix.DialogUsersQuery{DialogID: ""})
@@ -133,7 +133,7 @@ func TestDialogUsersErrorsAndPrivateDialog(t *testing.T) {
 }
 
 func TestChatUserAdd(t *testing.T) {
-	p, _ := startPortal(t)
+	p := startPortal(t)
 	c := webhookClient(t, p)
 	ctx := context.Background()
 	// 1291 is new, 99 already a member, 1300 dismissed, 777777 unknown: still true.
@@ -169,7 +169,7 @@ func TestChatUserAdd(t *testing.T) {
 }
 
 func TestBotMethods(t *testing.T) {
-	p, _ := startPortal(t)
+	p := startPortal(t)
 	c := webhookClient(t, p)
 	ctx := context.Background()
 
@@ -246,7 +246,7 @@ func TestBotMethods(t *testing.T) {
 }
 
 func TestBatchMixed(t *testing.T) {
-	p, _ := startPortal(t)
+	p := startPortal(t)
 	c := webhookClient(t, p)
 	p.ResetStats()
 	res, err := c.Batch(context.Background(), []bitrix.BatchCommand{
@@ -289,7 +289,7 @@ func TestBatchMixed(t *testing.T) {
 }
 
 func TestBatchHaltAndEmptySections(t *testing.T) {
-	p, _ := startPortal(t)
+	p := startPortal(t)
 	c := webhookClient(t, p)
 	// Sequential numeric keys come back as arrays and empty sections as [].
 	res, err := c.Batch(context.Background(), []bitrix.BatchCommand{

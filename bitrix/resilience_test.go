@@ -11,9 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
@@ -23,76 +23,44 @@ import (
 // The client's bucket matches the portal's, so a burst far larger than the
 // bucket is smoothed out and the portal never refuses.
 func TestBurstNeverMeetsRateLimit(t *testing.T) {
-	const rate, burst, calls = 60, 20, 200
-	p, _ := startPortal(t, bitrixtest.WithRateLimit(rate, burst))
-	// One request per call here: this is about the limiter (batching is tested in autobatch_test.go).
-	c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst, c.NoAutoBatch = rate, burst, true })
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	start := time.Now()
-	for i := 0; i < calls; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := c.DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat2935"}); err != nil {
-				failed.Add(1)
-				t.Log(err)
-			}
-		}()
-	}
-	wg.Wait()
-	st := p.Stats()
-	if failed.Load() != 0 || st.Rejected503 != 0 || st.Requests != calls {
-		t.Fatalf("errors=%d 503s=%d requests=%d", failed.Load(), st.Rejected503, st.Requests)
-	}
-	// (calls-burst)/rate seconds is the floor the portal's bucket imposes.
-	if min := time.Duration(float64(calls-burst) / rate * float64(time.Second)); time.Since(start) < min*9/10 {
-		t.Fatalf("finished in %s, faster than the bucket allows (%s): the limiter is not limiting", time.Since(start), min)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const rate, burst, calls = 60, 20, 200
+		p := startPortal(t, bitrixtest.WithRateLimit(rate, burst))
+		// One request per call here: this is about the limiter (batching is tested in autobatch_test.go).
+		c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst, c.NoAutoBatch = rate, burst, true })
+		start := time.Now()
+		failed := concurrently(t, c, calls)
+		st := p.Stats()
+		if failed != 0 || st.Rejected503 != 0 || st.Requests != calls {
+			t.Fatalf("errors=%d 503s=%d requests=%d", failed, st.Rejected503, st.Requests)
+		}
+		// (calls-burst)/rate seconds is the floor the portal's bucket imposes.
+		if min := time.Duration(float64(calls-burst) / rate * float64(time.Second)); time.Since(start) < min*9/10 {
+			t.Fatalf("finished in %s, faster than the bucket allows (%s): the limiter is not limiting", time.Since(start), min)
+		}
+	})
 }
 
 // A client unaware of other traffic meets 503s; it retries them and slows down.
 func TestQueryLimitExceededIsRetried(t *testing.T) {
-	p, _ := startPortal(t, bitrixtest.WithRateLimit(100, 5))
-	c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst, c.MaxAttempts = 1000, 1000, 20 })
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for i := 0; i < 40; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := c.DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat2935"}); err != nil {
-				failed.Add(1)
-				t.Log(err)
-			}
-		}()
-	}
-	wg.Wait()
-	if st := p.Stats(); failed.Load() != 0 || st.Rejected503 == 0 {
-		t.Fatalf("errors=%d 503s=%d: wanted retried 503s and no errors", failed.Load(), st.Rejected503)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		p := startPortal(t, bitrixtest.WithRateLimit(100, 5))
+		c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst, c.MaxAttempts = 1000, 1000, 20 })
+		failed := concurrently(t, c, 40)
+		if st := p.Stats(); failed != 0 || st.Rejected503 == 0 {
+			t.Fatalf("errors=%d 503s=%d: wanted retried 503s and no errors", failed, st.Rejected503)
+		}
+	})
 }
 
 func TestInjected500sAreRetried(t *testing.T) {
-	p, _ := startPortal(t, bitrixtest.WithSeed(7))
+	p := startPortal(t, bitrixtest.WithSeed(7))
 	p.SetFailRate(0.2)
 	c := webhookClient(t, p, func(c *bitrix.Config) { c.MaxAttempts = 12 })
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for i := 0; i < 100; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := c.DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat2935"}); err != nil {
-				failed.Add(1)
-				t.Log(err)
-			}
-		}()
-	}
-	wg.Wait()
+	failed := concurrently(t, c, 100)
 	st := p.Stats()
-	if failed.Load() != 0 || st.Injected500 == 0 {
-		t.Fatalf("errors=%d injected=%d", failed.Load(), st.Injected500)
+	if failed != 0 || st.Injected500 == 0 {
+		t.Fatalf("errors=%d injected=%d", failed, st.Injected500)
 	}
 	if st.Requests != 100+st.Injected500 {
 		t.Fatalf("requests %d != 100 + %d retries", st.Requests, st.Injected500)
@@ -150,7 +118,7 @@ func TestNonJSONAnswers(t *testing.T) {
 }
 
 func TestExactlyOneRefreshForConcurrentExpiry(t *testing.T) {
-	p, _ := startPortal(t)
+	p := startPortal(t)
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "tokens.json")
 	c := oauthClient(t, p, func(c *bitrix.Config) { c.OAuth.TokenFile = tokenFile })
@@ -159,21 +127,9 @@ func TestExactlyOneRefreshForConcurrentExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.ExpireToken()
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for i := 0; i < 50; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := c.DialogUsers(ctx, bitrix.DialogUsersQuery{DialogID: "chat2935"}); err != nil {
-				failed.Add(1)
-				t.Log(err)
-			}
-		}()
-	}
-	wg.Wait()
-	if st := p.Stats(); failed.Load() != 0 || st.Refreshes != 1 || c.Refreshes() != 1 {
-		t.Fatalf("errors=%d portal refreshes=%d client refreshes=%d", failed.Load(), st.Refreshes, c.Refreshes())
+	failed := concurrently(t, c, 50)
+	if st := p.Stats(); failed != 0 || st.Refreshes != 1 || c.Refreshes() != 1 {
+		t.Fatalf("errors=%d portal refreshes=%d client refreshes=%d", failed, st.Refreshes, c.Refreshes())
 	}
 	info, err := os.Stat(tokenFile)
 	if err != nil || info.Mode().Perm() != 0o600 {
@@ -191,7 +147,7 @@ func TestExactlyOneRefreshForConcurrentExpiry(t *testing.T) {
 	restarted, err := bitrix.New(fastRetries(bitrix.Config{OAuth: &bitrix.OAuthConfig{
 		ClientEndpoint: p.ClientEndpoint(), AccessToken: bitrix.Secret(fix.OAuth.AccessToken),
 		RefreshToken: bitrix.Secret(fix.OAuth.RefreshToken), ClientID: fix.OAuth.ClientID,
-		ClientSecret: bitrix.Secret(fix.OAuth.ClientSecret), TokenURL: p.TokenURL(), TokenFile: tokenFile}}))
+		ClientSecret: bitrix.Secret(fix.OAuth.ClientSecret), TokenURL: p.TokenURL(), TokenFile: tokenFile}, HTTPClient: p.HTTPClient()}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +160,7 @@ func TestExactlyOneRefreshForConcurrentExpiry(t *testing.T) {
 }
 
 func TestInvalidGrantSaysReauthorize(t *testing.T) {
-	p, _ := startPortal(t)
+	p := startPortal(t)
 	c := oauthClient(t, p, func(c *bitrix.Config) { c.OAuth.RefreshToken = "stale-refresh-token" })
 	p.ExpireToken()
 	_, err := c.DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat2935"})
@@ -212,81 +168,86 @@ func TestInvalidGrantSaysReauthorize(t *testing.T) {
 	if !strings.Contains(e.Error(), "re-authorize") || !bitrix.IsAuth(err) {
 		t.Fatal(e)
 	}
-	assertNoSecret(t, err.Error(), append(secretsOf(p), "stale-refresh-token"))
+	assertNoSecret(t, err.Error(), append(p.Secrets(), "stale-refresh-token"))
 }
 
 func TestCancellationStopsRetryLoop(t *testing.T) {
-	p, _ := startPortal(t)
-	p.SetFailRate(1)
-	c := webhookClient(t, p, func(c *bitrix.Config) {
-		c.RetryBase, c.MaxAttempts, c.MaxRetryTime = 500*time.Millisecond, 100, time.Minute
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.DialogUsers(ctx, bitrix.DialogUsersQuery{DialogID: "chat2935"})
-		done <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("want context.Canceled, got %v", err)
+	synctest.Test(t, func(t *testing.T) {
+		p := startPortal(t)
+		p.SetFailRate(1)
+		c := webhookClient(t, p, func(c *bitrix.Config) {
+			c.RetryBase, c.MaxAttempts, c.MaxRetryTime = 500*time.Millisecond, 100, time.Minute
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.DialogUsers(ctx, bitrix.DialogUsersQuery{DialogID: "chat2935"})
+			done <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("want context.Canceled, got %v", err)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("retry loop kept going after cancellation")
 		}
-	case <-time.After(time.Second):
-		t.Fatal("retry loop kept going after cancellation")
-	}
+	})
 }
 
 func TestOperationTimeLimit(t *testing.T) {
-	p, _ := startPortal(t)
-	c := webhookClient(t, p)
-	ctx := context.Background()
-	// Reset within the retry budget: the call waits for it and succeeds.
-	p.PauseMethod(bitrix.MethodDialogUsersList, time.Now().Add(1200*time.Millisecond))
-	start := time.Now()
-	if _, err := c.DialogUsers(ctx, bitrix.DialogUsersQuery{DialogID: "chat2935"}); err != nil {
-		t.Fatal(err)
-	}
-	if waited := time.Since(start); waited < 200*time.Millisecond {
-		t.Fatalf("did not wait for the reset (%s)", waited)
-	}
-	// Only the named method is paused.
-	p.PauseMethod(bitrix.MethodChatUserAdd, time.Now().Add(time.Hour))
-	if _, err := c.BotChat(ctx, 456, "chat5"); err != nil {
-		t.Fatal(err)
-	}
-	err := c.ChatUserAdd(ctx, 2935, []int{1291}, true)
-	e := wantCode(t, err, bitrix.CodeOperationTimeLimit)
-	if !strings.Contains(e.Error(), "resets in") || !bitrix.IsRateLimited(err) {
-		t.Fatal(e)
-	}
-	before := p.Stats().Requests
-	if err := c.ChatUserAdd(ctx, 2935, []int{1291}, true); err == nil {
-		t.Fatal("paused method ran")
-	}
-	if p.Stats().Requests != before {
-		t.Fatal("a known pause should fail without a request")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		p := startPortal(t)
+		c := webhookClient(t, p)
+		ctx := context.Background()
+		// Reset within the retry budget: the call waits for it and succeeds.
+		p.PauseMethod(bitrix.MethodDialogUsersList, time.Now().Add(1200*time.Millisecond))
+		start := time.Now()
+		if _, err := c.DialogUsers(ctx, bitrix.DialogUsersQuery{DialogID: "chat2935"}); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited < 200*time.Millisecond {
+			t.Fatalf("did not wait for the reset (%s)", waited)
+		}
+		// Only the named method is paused.
+		p.PauseMethod(bitrix.MethodChatUserAdd, time.Now().Add(time.Hour))
+		if _, err := c.BotChat(ctx, 456, "chat5"); err != nil {
+			t.Fatal(err)
+		}
+		err := c.ChatUserAdd(ctx, 2935, []int{1291}, true)
+		e := wantCode(t, err, bitrix.CodeOperationTimeLimit)
+		if !strings.Contains(e.Error(), "resets in") || !bitrix.IsRateLimited(err) {
+			t.Fatal(e)
+		}
+		before := p.Stats().Requests
+		if err := c.ChatUserAdd(ctx, 2935, []int{1291}, true); err == nil {
+			t.Fatal("paused method ran")
+		}
+		if p.Stats().Requests != before {
+			t.Fatal("a known pause should fail without a request")
+		}
+	})
 }
 
 func TestNoSecretInErrorsOrLogs(t *testing.T) {
-	p, srv := startPortal(t)
+	p := startPortal(t)
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	secrets := secretsOf(p)
+	secrets := p.Secrets()
 	var errs []error
 	wc := webhookClient(t, p, func(c *bitrix.Config) { c.Logger = log })
 	_, err := wc.BotChatUsers(context.Background(), 457, "chat2725", 5)
 	errs = append(errs, err)
 	// A dead portal: net/http's error quotes the URL with the webhook code.
-	srv.Close()
-	_, err = wc.DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat1"})
+	dead, _ := bitrix.New(fastRetries(bitrix.Config{Logger: log, MaxAttempts: 1,
+		WebhookURL: bitrix.Secret("http://127.0.0.1:1/rest/1/" + p.Fixture().Webhook.Code + "/")}))
+	_, err = dead.DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat1"})
 	errs = append(errs, err)
 	// Bad webhook code, and OAuth failures.
-	p2, _ := startPortal(t)
-	bad, _ := bitrix.New(fastRetries(bitrix.Config{WebhookURL: bitrix.Secret(strings.Replace(p2.WebhookURL(), "demo0webhook0code", "wrong0code0here", 1)), Logger: log}))
+	p2 := startPortal(t)
+	bad, _ := bitrix.New(fastRetries(bitrix.Config{WebhookURL: bitrix.Secret(strings.Replace(p2.WebhookURL(), "demo0webhook0code", "wrong0code0here", 1)), Logger: log, HTTPClient: p2.HTTPClient()}))
 	_, err = bad.DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat1"})
 	errs = append(errs, err)
 	secrets = append(secrets, "wrong0code0here")

@@ -132,14 +132,7 @@ func TestAddChatUsersAllowListAndCap(t *testing.T) {
 
 func TestReadOnlyHidesWrites(t *testing.T) {
 	h := newHarness(t, func(c *app.Config) { c.Tools.ReadOnly = true })
-	list, err := h.client.ListTools(context.Background(), mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, tool := range list.Tools {
-		names = append(names, tool.Name)
-	}
+	names := testkit.ToolNames(t, h.client)
 	slices.Sort(names)
 	if !slices.Equal(names, []string{"bot_chat_members", "get_bot_chat", "list_dialog_users"}) {
 		t.Fatal(names)

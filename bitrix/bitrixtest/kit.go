@@ -22,6 +22,20 @@ func Start(t testing.TB, fix *Fixture, opts ...Option) *Portal {
 	return p
 }
 
+// InProcess builds a portal for one test that is reached only through
+// HTTPClient: no socket, so it works inside a testing/synctest bubble.
+func InProcess(t testing.TB, fix *Fixture, opts ...Option) *Portal {
+	t.Helper()
+	if fix == nil {
+		fix = DefaultFixture(t)
+	}
+	p := New(fix, opts...)
+	// Loopback port 1: a client that forgets HTTPClient is refused at once
+	// instead of sending anything (even a DNS query) off this machine.
+	p.SetBaseURL("http://127.0.0.1:1")
+	return p
+}
+
 // HTTPClient reaches the portal in-process, with no socket: a test using it
 // can run inside a testing/synctest bubble, where time is fake.
 func (p *Portal) HTTPClient() *http.Client {

@@ -10,18 +10,6 @@ import (
 	"testing"
 )
 
-func start(t *testing.T, opts ...Option) *Portal {
-	t.Helper()
-	f, err := LoadFixture("../../testdata/portal.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := New(f, opts...)
-	srv := p.Start()
-	t.Cleanup(srv.Close)
-	return p
-}
-
 func post(t *testing.T, u, ctype, body string) (int, map[string]any) {
 	t.Helper()
 	resp, err := http.Post(u, ctype, strings.NewReader(body))
@@ -38,7 +26,7 @@ func post(t *testing.T, u, ctype, body string) (int, map[string]any) {
 }
 
 func TestBucketAnswers503(t *testing.T) {
-	p := start(t, WithRateLimit(1, 3))
+	p := Start(t, nil, WithRateLimit(1, 3))
 	codes := map[int]int{}
 	for i := 0; i < 5; i++ {
 		status, _ := post(t, p.WebhookURL()+"scope", "application/json", "{}")
@@ -50,7 +38,7 @@ func TestBucketAnswers503(t *testing.T) {
 }
 
 func TestFormBodyWithPHPBrackets(t *testing.T) {
-	p := start(t)
+	p := Start(t, nil)
 	// A repeated key without brackets keeps only the last value, as in PHP.
 	status, m := post(t, p.WebhookURL()+"im.chat.user.add", "application/x-www-form-urlencoded", "CHAT_ID=2935&USERS=1291&USERS=1019")
 	if status != 200 || m["result"] != true {
@@ -66,7 +54,7 @@ func TestFormBodyWithPHPBrackets(t *testing.T) {
 }
 
 func TestInvalidJSONIsNoParameters(t *testing.T) {
-	p := start(t)
+	p := Start(t, nil)
 	status, m := post(t, p.WebhookURL()+"im.dialog.users.list", "application/json", `{"DIALOG_ID": "chat2935",`)
 	if status != 400 || m["error"] != "DIALOG_ID_EMPTY" {
 		t.Fatalf("%d %v", status, m)
@@ -74,7 +62,7 @@ func TestInvalidJSONIsNoParameters(t *testing.T) {
 }
 
 func TestBatchShapes(t *testing.T) {
-	p := start(t)
+	p := Start(t, nil)
 	cmd := map[string]string{}
 	for i := 0; i < 52; i++ {
 		cmd[fmt.Sprint(i)] = "scope"
@@ -104,7 +92,7 @@ func TestBatchShapes(t *testing.T) {
 }
 
 func TestOAuthTokenRotation(t *testing.T) {
-	p := start(t)
+	p := Start(t, nil)
 	f := p.Fixture().OAuth
 	q := url.Values{"grant_type": {"refresh_token"}, "client_id": {f.ClientID}, "client_secret": {f.ClientSecret}, "refresh_token": {f.RefreshToken}}
 	get := func() (int, map[string]any) {
