@@ -276,9 +276,14 @@ func TestStdioReadOnlyAndAllowList(t *testing.T) {
 func TestStdioDemoMode(t *testing.T) {
 	t.Parallel()
 	s := startStdio(t, nil, mcp.ProtocolVersion20251125, "--demo")
-	m := asMap(t, s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 10000}))
-	if m["total"].(float64) != 4952 || len(m["users"].([]any)) != 4952 {
+	m := asMap(t, s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "fields": "ids"}))
+	if m["total"].(float64) != 4952 || len(m["user_ids"].([]any)) != 4952 {
 		t.Fatalf("demo: total %v", m["total"])
+	}
+	// Every user of a 4952-member chat does not fit one result: it says where to go on.
+	m = asMap(t, s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 10000}))
+	if n := len(m["users"].([]any)); n < 300 || n >= 4952 || m["truncated"] != true || m["next_offset"].(float64) != float64(n) {
+		t.Fatalf("demo: %d users, truncated %v, next_offset %v", n, m["truncated"], m["next_offset"])
 	}
 	checkStdout(t, s)
 }

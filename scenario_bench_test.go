@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/tiktoken-go/tokenizer"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
@@ -57,19 +58,25 @@ func BenchmarkScenarios(b *testing.B) {
 	add("500 concurrent calls on different dialogs: wall time", ours.elapsed, naive.elapsed, "well under 15 s")
 	add("... errors / HTTP requests", fmt.Sprintf("%d / %d", ours.errors, ours.requests), fmt.Sprintf("%d / %d", naive.errors, naive.requests), "0 errors")
 
-	// The target is judged on a page of realistic accounts; the docs' five
-	// example users (two of them a bot and an e-mail guest with almost empty
-	// records) are shown for reference.
+	// Judged on a page of realistic accounts; the docs' five example users
+	// (two of them a bot and an e-mail guest with almost empty records) are
+	// shown for reference. Each channel is judged on its own: a client hands
+	// the model one of them.
 	for _, page := range []struct {
 		dialog, label string
 		judged        bool
 	}{{"chat9001", "200 generated users", true}, {"chat2935", "the docs' 5 example users", false}} {
-		sz := sizes(b, page.dialog)
-		add(fmt.Sprintf("compact result per user, %s (structured + text)", page.label), fmt.Sprintf("%d B (%.0f%%)", sz.ours, 100*float64(sz.ours)/float64(sz.raw)),
-			fmt.Sprintf("%d B raw JSON (100%%, passed through)", sz.raw), map[bool]string{true: "<= 20%", false: "(reference)"}[page.judged])
-		add("... text content of that result", fmt.Sprintf("%d B", sz.text), fmt.Sprintf("%d B", sz.raw*sz.users), "a summary")
-		if page.judged && float64(sz.ours) > 0.2*float64(sz.raw) {
-			b.Errorf("%s: compact users are %d B vs %d B raw", page.dialog, sz.ours, sz.raw)
+		raw, modes := resultSizes(b, page.dialog)
+		target := map[bool]string{true: "each channel <= 20% of raw", false: "(reference)"}[page.judged]
+		for _, m := range modes {
+			add(fmt.Sprintf("%s per user, %s: bytes text / structured", m.fields, page.label),
+				fmt.Sprintf("%d B (%.0f%%) / %d B (%.0f%%)", m.text.bytes, pct(m.text.bytes, raw.bytes), m.structured.bytes, pct(m.structured.bytes, raw.bytes)),
+				fmt.Sprintf("%d B raw JSON, passed through", raw.bytes), map[bool]string{true: target, false: ""}[m.fields == "compact"])
+			add("... tokens (o200k_base) text / structured", fmt.Sprintf("%.1f / %.1f", m.text.tokens, m.structured.tokens),
+				fmt.Sprintf("%.1f", raw.tokens), "")
+			if page.judged && m.fields == "compact" && (pct(m.text.bytes, raw.bytes) > 20 || pct(m.structured.bytes, raw.bytes) > 20) {
+				b.Errorf("%s: compact users are %d B text and %d B structured vs %d B raw", page.dialog, m.text.bytes, m.structured.bytes, raw.bytes)
+			}
 		}
 	}
 
@@ -189,40 +196,66 @@ func concurrentCalls(b *testing.B, n int, naive bool, limit time.Duration) scena
 	return r
 }
 
-type sizeFigures struct{ raw, ours, text, users int }
+// perUser is a rendering's cost for one user.
+type perUser struct {
+	bytes  int
+	tokens float64
+}
 
-// sizes compares, per user, the raw Bitrix24 JSON of a 200-user page with
-// what list_dialog_users returns for it (structuredContent + text).
-func sizes(b *testing.B, dialog string) sizeFigures {
+type modeFigures struct {
+	fields           string
+	text, structured perUser
+}
+
+// resultSizes compares, per user, the raw Bitrix24 JSON of a 200-user page
+// with what list_dialog_users returns for it in each fields mode, in each
+// channel, in bytes and in o200k_base tokens.
+func resultSizes(b *testing.B, dialog string) (raw perUser, modes []modeFigures) {
 	p := bitrixtest.Start(b, nil)
 	resp, err := http.Post(p.WebhookURL()+"im.dialog.users.list", "application/json", strings.NewReader(`{"DIALOG_ID":"`+dialog+`","LIMIT":200}`))
 	if err != nil {
 		b.Fatal(err)
 	}
-	var raw struct{ Result []json.RawMessage }
-	json.NewDecoder(resp.Body).Decode(&raw)
+	var answer struct{ Result []json.RawMessage }
+	json.NewDecoder(resp.Body).Decode(&answer)
 	resp.Body.Close()
-	rawBytes := 0
-	for _, u := range raw.Result {
-		rawBytes += len(u)
+	var rawUsers []string
+	for _, u := range answer.Result {
+		rawUsers = append(rawUsers, string(u))
 	}
+	n := len(rawUsers)
+	rawJSON := "[" + strings.Join(rawUsers, ",") + "]"
+	raw = perUser{bytes: (len(rawJSON) - 2) / n, tokens: float64(tokens(b, rawJSON)) / float64(n)}
 
 	a := testkit.Assemble(b, testkit.Config(b, map[string]string{"BITRIX24_WEBHOOK_URL": p.WebhookURL()}), app.Options{})
 	c := testkit.InProcess(b, a, mcp.ProtocolVersion20251125)
-	req := mcp.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = "list_dialog_users", map[string]any{"dialog_id": dialog, "limit": 200}
-	res, err := c.CallTool(context.Background(), req)
-	if err != nil || res.IsError {
-		b.Fatalf("%v %v", err, res)
+	for _, fields := range []string{"compact", "full", "ids"} {
+		res := testkit.Call(b, c, "list_dialog_users", map[string]any{"dialog_id": dialog, "limit": 200, "fields": fields})
+		if res.IsError {
+			b.Fatal(testkit.Text(res))
+		}
+		structured, _ := json.Marshal(res.StructuredContent)
+		text := testkit.Text(res)
+		modes = append(modes, modeFigures{fields: fields,
+			text:       perUser{bytes: len(text) / n, tokens: float64(tokens(b, text)) / float64(n)},
+			structured: perUser{bytes: len(structured) / n, tokens: float64(tokens(b, string(structured))) / float64(n)}})
 	}
-	structured, _ := json.Marshal(res.StructuredContent)
-	text := 0
-	for _, ct := range res.Content {
-		text += len(ct.(mcp.TextContent).Text)
-	}
-	n := len(raw.Result)
-	return sizeFigures{raw: rawBytes / n, ours: (len(structured) + text) / n, text: text, users: n}
+	return raw, modes
 }
+
+func tokens(b *testing.B, s string) int {
+	codec, err := tokenizer.Get(tokenizer.O200kBase)
+	if err != nil {
+		b.Fatal(err)
+	}
+	count, err := codec.Count(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return count
+}
+
+func pct(part, whole int) float64 { return 100 * float64(part) / float64(whole) }
 
 type startupFigures struct {
 	ours, bare       time.Duration

@@ -77,6 +77,10 @@ func Settings() []Setting {
 		number("max-invite", "BITRIX24_MAX_INVITE", tools.DefaultMaxInvite, 1, 1000, "Most users add_chat_users takes in one call.",
 			func(c *Config) *int { return &c.Tools.MaxInvite }),
 
+		number("max-result-chars", "BITRIX24_MAX_RESULT_CHARS", tools.DefaultMaxResultChars, 4000, 10000000,
+			"Most characters a tool result holds in each channel (text, and structured JSON); about 3 characters a token. Listings past it stop early with next_offset.",
+			func(c *Config) *int { return &c.Tools.MaxResultChars }),
+
 		// The portal's rate limit.
 		{Flag: "rate-limit", Env: "BITRIX24_RATE_LIMIT", Default: fmt.Sprint(bitrix.DefaultRateLimit), Kind: KindNumber,
 			Help: "Requests a second the portal drains (Enterprise: 5).",

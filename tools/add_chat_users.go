@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -82,7 +83,7 @@ func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallT
 	}
 	if in.DryRun || len(missing) == 0 {
 		out.Added = append(out.Added, missing...)
-		return result(out, addSummary(out))
+		return dataResult(out, addSummary(out), addData(out))
 	}
 	if err := d.Client.ChatUserAdd(ctx, in.ChatID, missing, hide); err != nil {
 		return bitrixErrorResult(ctx, err, nil)
@@ -102,7 +103,7 @@ func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallT
 			out.NotAdded = append(out.NotAdded, NotAdded{ID: id, Reason: "Bitrix24 accepted the id but the user is not a member afterwards: the id is unknown, the user is dismissed, or cannot join this chat"})
 		}
 	}
-	return result(out, addSummary(out))
+	return dataResult(out, addSummary(out), addData(out))
 }
 
 // maxMembership bounds a membership read: a chat larger than this is read
@@ -134,6 +135,18 @@ func addSummary(o AddChatUsersOutput) string {
 		}
 	}
 	return s + "."
+}
+
+// addData lists every id per outcome, and why each one was not added.
+func addData(o AddChatUsersOutput) string {
+	lines := []string{idsLine("added", o.Added), idsLine("already_members", o.AlreadyMembers)}
+	if len(o.NotAdded) == 0 {
+		lines = append(lines, "not_added: none")
+	}
+	for _, n := range o.NotAdded {
+		lines = append(lines, fmt.Sprintf("not_added: %d (%s)", n.ID, n.Reason))
+	}
+	return strings.Join(lines, "\n")
 }
 
 func idSet(users []bitrix.DialogUser) map[int]bool {

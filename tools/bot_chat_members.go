@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -19,8 +20,9 @@ type BotChatMembersInput struct {
 type BotChatMembersOutput struct {
 	ChatID    int    `json:"chat_id" jsonschema:"required"`
 	BotID     int    `json:"bot_id" jsonschema:"required"`
-	MemberIDs []int  `json:"member_ids" jsonschema:"required" jsonschema_description:"Every member's user id, complete for a chat of any size."`
-	Count     int    `json:"count" jsonschema:"required"`
+	MemberIDs []int  `json:"member_ids" jsonschema:"required" jsonschema_description:"Every member's user id, complete for a chat of any size unless truncated."`
+	Count     int    `json:"count" jsonschema:"required" jsonschema_description:"How many members the chat has (member_ids may hold fewer when truncated)."`
+	Truncated bool   `json:"truncated" jsonschema:"required" jsonschema_description:"True when member_ids stopped at the result size budget; list_dialog_users with fields=ids pages through the rest."`
 	Source    string `json:"source" jsonschema:"required,enum=imbot.v2.Chat.User.list,enum=imbot.chat.user.list" jsonschema_description:"The Bitrix24 method that answered."`
 }
 
@@ -58,12 +60,12 @@ func botChatMembers(ctx context.Context, d *Deps, in BotChatMembersInput) *mcp.C
 		users, err := d.Client.BotChatUsers(ctx, botID, fmt.Sprintf("chat%d", in.ChatID), bitrix.MaxPageSize)
 		switch {
 		case err == nil && len(users) < bitrix.MaxPageSize:
-			out.MemberIDs = make([]int, len(users))
+			ids := make([]int, len(users))
 			for i, u := range users {
-				out.MemberIDs[i] = int(u.ID)
+				ids[i] = int(u.ID)
 			}
-			out.Count, out.Source = len(users), bitrix.MethodBotV2ChatUsers
-			return result(out, membersSummary(out))
+			out.Source = bitrix.MethodBotV2ChatUsers
+			return membersResult(d, out, ids)
 		case err == nil:
 			// 200 exactly: there may be more; the old method has no cap.
 		case isUnavailable(err):
@@ -81,8 +83,8 @@ func botChatMembers(ctx context.Context, d *Deps, in BotChatMembersInput) *mcp.C
 	if len(ids) == 0 {
 		return errorResult(fmt.Sprintf("imbot.chat.user.list returned no members for chat %d: the bot %d is not a member of it (or the chat does not exist).\nHint: add the bot to the chat first, or check chat_id.", in.ChatID, botID))
 	}
-	out.MemberIDs, out.Count, out.Source = ids, len(ids), bitrix.MethodBotChatUserList
-	return result(out, membersSummary(out))
+	out.Source = bitrix.MethodBotChatUserList
+	return membersResult(d, out, ids)
 }
 
 // isUnavailable says the v2 method cannot be used here at all (an older
@@ -92,6 +94,22 @@ func isUnavailable(err error) bool {
 	return ok && (e.Code == bitrix.CodeMethodNotFound || e.Code == "BOT_TOKEN_NOT_SPECIFIED")
 }
 
-func membersSummary(o BotChatMembersOutput) string {
-	return fmt.Sprintf("chat%d has %d member(s), as bot %d sees it (via %s).", o.ChatID, o.Count, o.BotID, o.Source)
+// membersResult keeps member_ids within the result size budget.
+func membersResult(d *Deps, out BotChatMembersOutput, ids []int) *mcp.CallToolResult {
+	out.Count, out.MemberIDs = len(ids), []int{}
+	b := newBudget(d.Settings.MaxResultChars)
+	for _, id := range ids {
+		n := len(strconv.Itoa(id)) + 1
+		if !b.fits(n, n) {
+			out.Truncated = true
+			break
+		}
+		out.MemberIDs = append(out.MemberIDs, id)
+	}
+	summary := fmt.Sprintf("chat%d has %d member(s), as bot %d sees it (via %s)", out.ChatID, out.Count, out.BotID, out.Source)
+	if out.Truncated {
+		summary += fmt.Sprintf("; only the first %d ids fit the result size budget (BITRIX24_MAX_RESULT_CHARS=%d): page through the rest with list_dialog_users, fields=\"ids\", offset=%d",
+			len(out.MemberIDs), b.max, len(out.MemberIDs))
+	}
+	return dataResult(out, summary+".", idsLine("member_ids", out.MemberIDs))
 }

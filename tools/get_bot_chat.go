@@ -84,5 +84,15 @@ func getBotChat(ctx context.Context, d *Deps, in GetBotChatInput) *mcp.CallToolR
 		MutedUserIDs: bitrix.Ints(c.MuteList), DateCreate: c.DateCreate.Ptr(), LastMessageID: lastMsg,
 		MessageCount: int(c.MessageCount), Color: c.Color.Ptr(), Avatar: c.Avatar, Extranet: c.Extranet,
 		EntityType: c.EntityType, EntityID: c.EntityID}
-	return result(GetBotChatOutput{Chat: chat}, fmt.Sprintf("%s %q: %s chat, %d member(s), bot is %s.", chat.DialogID, chat.Name, chat.Type, chat.UserCounter, chat.Role))
+	summary := fmt.Sprintf("%s %q: a %s chat with %d member(s); the bot's role: %s.", chat.DialogID, chat.Name, chat.Type, chat.UserCounter, chat.Role)
+	return dataResult(GetBotChatOutput{Chat: chat}, summary, chatData(chat))
+}
+
+// chatData renders every field of a chat, one a line.
+func chatData(c BotChat) string {
+	return fieldLines("id", c.ID, "dialog_id", c.DialogID, "name", c.Name, "description", c.Description, "type", c.Type,
+		"owner", c.Owner, "role", c.Role, "user_counter", c.UserCounter, "manager_ids", c.ManagerIDs,
+		"muted_user_ids", c.MutedUserIDs, "date_create", c.DateCreate, "last_message_id", c.LastMessageID,
+		"message_count", c.MessageCount, "color", c.Color, "avatar", c.Avatar, "extranet", c.Extranet,
+		"entity_type", c.EntityType, "entity_id", c.EntityID)
 }

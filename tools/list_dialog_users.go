@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -18,8 +20,8 @@ type ListDialogUsersInput struct {
 	Limit             int      `json:"limit,omitempty" jsonschema:"minimum=1,maximum=200,default=50" jsonschema_description:"Users per page (1-200). Ignored when all is true."`
 	Offset            int      `json:"offset,omitempty" jsonschema:"minimum=0,default=0" jsonschema_description:"How many users to skip, in join order. Pass next_offset from a previous result to continue."`
 	All               bool     `json:"all,omitempty" jsonschema:"default=false" jsonschema_description:"Read every page (from offset) up to max_users, in as few requests as the portal allows."`
-	MaxUsers          int      `json:"max_users,omitempty" jsonschema:"minimum=1,maximum=10000,default=1000" jsonschema_description:"With all: stop after this many users (truncated is then true)."`
-	Fields            string   `json:"fields,omitempty" jsonschema:"maxLength=16,enum=compact,enum=full,default=compact" jsonschema_description:"compact: id, name, type, active (+ bot and extranet when true, work_position and external_auth_id when set). full: every field Bitrix24 documents, including e-mail and phones; ask for it only when needed."`
+	MaxUsers          int      `json:"max_users,omitempty" jsonschema:"minimum=1,maximum=10000,default=1000" jsonschema_description:"With all: stop after this many users (truncated is then true). Defaults to 1000, or 10000 with fields=ids."`
+	Fields            string   `json:"fields,omitempty" jsonschema:"maxLength=16,enum=compact,enum=full,enum=ids,default=compact" jsonschema_description:"compact: id, name, type, active (+ bot and extranet when true, work_position and external_auth_id when set). full: every field Bitrix24 documents, including e-mail and phones; ask for it only when needed. ids: only user_ids, the cheapest way to get every member of a large chat."`
 }
 
 // DialogUser is one participant. Compact fields always; the embedded
@@ -64,9 +66,10 @@ type UserDetails struct {
 type ListDialogUsersOutput struct {
 	DialogID   string       `json:"dialog_id" jsonschema:"required"`
 	Total      int          `json:"total" jsonschema:"required" jsonschema_description:"Participants matching the filters (inactive users are never counted)."`
-	Users      []DialogUser `json:"users" jsonschema:"required"`
+	Users      []DialogUser `json:"users,omitzero" jsonschema_description:"The users, in join order; absent with fields=ids."`
+	UserIDs    []int        `json:"user_ids,omitzero" jsonschema_description:"With fields=ids only: the users' ids, in join order."`
 	NextOffset *int         `json:"next_offset,omitempty" jsonschema_description:"Present only when more users remain: pass it as offset."`
-	Truncated  bool         `json:"truncated" jsonschema:"required" jsonschema_description:"True when more users remain than this result holds."`
+	Truncated  bool         `json:"truncated" jsonschema:"required" jsonschema_description:"True when more users remain than this result holds (max_users, or the result size budget)."`
 }
 
 func listDialogUsersSpec() spec {
@@ -77,7 +80,9 @@ func listDialogUsersSpec() spec {
 
 Use it to answer "who is in this chat?", to check membership before inviting people, or to find a user's id by name. Dismissed users are never listed.
 Pages hold up to 200 users in join order; pass next_offset back as offset, or set all=true to read every page up to max_users in as few requests as possible.
-Results are compact by default (no e-mail, phones or avatars); ask for fields="full" only when those are needed.
+Results are compact by default (no e-mail, phones or avatars); ask for fields="full" only when those are needed, and fields="ids" for just the ids (every member of a 5000-member chat in one call).
+A result never exceeds the server's size budget: when more users would not fit, it stops early with truncated=true and next_offset.
+The text content lists the users one a line: id | name | type | flags | position.
 
 Example: {"dialog_id": "chat2935", "skip_external": true, "limit": 20}`,
 		readOnly:   true,
@@ -98,21 +103,21 @@ func listDialogUsers(ctx context.Context, d *Deps, in ListDialogUsersInput) *mcp
 	if q.Limit == 0 {
 		q.Limit = bitrix.DefaultDialogPageLimit
 	}
-	full := in.Fields == "full"
-	out := ListDialogUsersOutput{DialogID: in.DialogID, Users: []DialogUser{}}
+	var users []bitrix.DialogUser
+	out := ListDialogUsersOutput{DialogID: in.DialogID}
 	if in.All {
 		max := in.MaxUsers
 		if max == 0 {
 			max = 1000
+			if in.Fields == "ids" {
+				max = 10000
+			}
 		}
 		all, err := d.Client.DialogUsersAll(ctx, q, max, progressFrom(ctx))
 		if err != nil {
 			return bitrixErrorResult(ctx, err, nil)
 		}
-		out.Total, out.NextOffset = all.Total, all.NextOffset
-		for _, u := range all.Users {
-			out.Users = append(out.Users, toDialogUser(u, full))
-		}
+		users, out.Total, out.NextOffset = all.Users, all.Total, all.NextOffset
 	} else {
 		page, err := d.Client.DialogUsers(ctx, q)
 		if err != nil {
@@ -121,17 +126,55 @@ func listDialogUsers(ctx context.Context, d *Deps, in ListDialogUsersInput) *mcp
 		if page.Total != nil {
 			out.Total = *page.Total
 		}
-		out.NextOffset = page.Next
-		for _, u := range page.Users {
-			out.Users = append(out.Users, toDialogUser(u, full))
+		users, out.NextOffset = page.Users, page.Next
+	}
+
+	// Fill the result up to the size budget, in both channels.
+	budget := newBudget(d.Settings.MaxResultChars)
+	var lines []string
+	kept := 0
+	if in.Fields == "ids" {
+		out.UserIDs = []int{}
+		for _, u := range users {
+			if !budget.fits(len(strconv.Itoa(int(u.ID)))+1, len(strconv.Itoa(int(u.ID)))+1) {
+				break
+			}
+			out.UserIDs = append(out.UserIDs, int(u.ID))
+			kept++
+		}
+		lines = append(lines, idsLine("user_ids", out.UserIDs))
+	} else {
+		out.Users = []DialogUser{}
+		lines = append(lines, usersHeader)
+		for _, raw := range users {
+			u := toDialogUser(raw, in.Fields == "full")
+			line := userLine(u)
+			if !budget.fits(len(line)+1, jsonLen(u)+1) {
+				break
+			}
+			out.Users = append(out.Users, u)
+			lines = append(lines, line)
+			kept++
 		}
 	}
+	overBudget := kept < len(users)
+	if overBudget {
+		next := in.Offset + kept
+		out.NextOffset = &next
+	}
 	out.Truncated = out.NextOffset != nil
-	summary := fmt.Sprintf("%d of %d participants of %s", len(out.Users), out.Total, in.DialogID)
-	if out.NextOffset != nil {
+
+	summary := fmt.Sprintf("%d of %d participants of %s", kept, out.Total, in.DialogID)
+	switch {
+	case overBudget:
+		summary += fmt.Sprintf("; stopped at the result size budget (BITRIX24_MAX_RESULT_CHARS=%d): call again with offset=%d for the rest", budget.max, *out.NextOffset)
+		if in.Fields != "ids" {
+			summary += `, or use fields="ids" for ids only`
+		}
+	case out.NextOffset != nil:
 		summary += fmt.Sprintf("; more remain (next_offset %d)", *out.NextOffset)
 	}
-	return result(out, summary+".")
+	return dataResult(out, summary+".", strings.Join(lines, "\n"))
 }
 
 func toDialogUser(u bitrix.DialogUser, full bool) DialogUser {

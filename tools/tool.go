@@ -24,6 +24,7 @@ type Settings struct {
 	MaxInvite      int          // cap on add_chat_users' user_ids
 	AllowedChatIDs map[int]bool // nil = every chat; else writes refuse other chats
 	ReadOnly       bool         // tools that write are not registered
+	MaxResultChars int          // each channel of a result stays within this; 0 = DefaultMaxResultChars
 }
 
 // DefaultMaxInvite is add_chat_users' default cap (BITRIX24_MAX_INVITE).
@@ -63,9 +64,14 @@ func typed[In any](handle func(ctx context.Context, d *Deps, in In) *mcp.CallToo
 	}
 }
 
-// result is a successful tool result: structured content plus a summary.
-func result(structured any, summary string) *mcp.CallToolResult {
-	return mcp.NewToolResultStructured(structured, summary)
+// dataResult is a successful result: structuredContent, and text that is the
+// summary followed by the same data rendered for reading (render.go).
+func dataResult(structured any, summary, data string) *mcp.CallToolResult {
+	text := summary
+	if data != "" {
+		text += "\n" + data
+	}
+	return mcp.NewToolResultStructured(structured, text)
 }
 
 func errorResult(text string) *mcp.CallToolResult {

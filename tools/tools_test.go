@@ -3,6 +3,7 @@ package tools_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
@@ -54,7 +56,8 @@ func TestListDialogUsers(t *testing.T) {
 }
 
 func TestListDialogUsersAll(t *testing.T) {
-	h := newHarness(t)
+	// With a budget that holds them, all 5000 members come in 2 requests.
+	h := newHarness(t, func(c *app.Config) { c.Tools.MaxResultChars = 10_000_000 })
 	h.portal.ResetStats()
 	out := testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 10000}))
 	// 5000 generated + owner + bot, less 50 dismissed.
@@ -74,6 +77,68 @@ func TestListDialogUsersAll(t *testing.T) {
 			t.Fatalf("user %d twice", u.ID)
 		}
 		seen[u.ID] = true
+	}
+}
+
+// With default settings no result passes BITRIX24_MAX_RESULT_CHARS (60,000)
+// in either channel: a listing stops early and says where to go on, and
+// fields=ids carries every id of a 2,600-member chat within 20,000.
+func TestResultBudget(t *testing.T) {
+	h := newHarness(t)
+	h.portal.AddLargeChat(bitrixtest.LargeChat{ChatID: 9003, Members: 2600, FirstUserID: 300000, Bots: []int{456}})
+	sizes := func(res *mcp.CallToolResult) (text, structured int) {
+		raw, _ := json.Marshal(res.StructuredContent)
+		return len(testkit.Text(res)), len(raw)
+	}
+	var ids []int
+	offset, calls := 0, 0
+	for {
+		res := h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9003", "all": true, "offset": offset})
+		out := testkit.Structured[tools.ListDialogUsersOutput](t, res)
+		text, structured := sizes(res)
+		t.Logf("all from offset %d: %d users, %d text and %d structured characters", offset, len(out.Users), text, structured)
+		if text > 60000 || structured > 60000 {
+			t.Fatalf("offset %d: %d text and %d structured characters", offset, text, structured)
+		}
+		for _, u := range out.Users {
+			ids = append(ids, u.ID)
+			// A client that reads only the text finds every id and name.
+			if !strings.Contains(testkit.Text(res), fmt.Sprintf("\n%d | %s |", u.ID, u.Name)) {
+				t.Fatalf("user %d (%s) is not in the text", u.ID, u.Name)
+			}
+		}
+		calls++
+		if out.NextOffset == nil {
+			break
+		}
+		if !out.Truncated || !strings.Contains(testkit.Text(res), fmt.Sprintf("offset=%d", *out.NextOffset)) {
+			t.Fatalf("a cut result must say where to go on: %.300s", testkit.Text(res))
+		}
+		offset = *out.NextOffset
+	}
+	slices.Sort(ids)
+	if len(ids) != 2602 || len(slices.Compact(ids)) != 2602 || calls < 3 {
+		t.Fatalf("paged through %d users (%d distinct) in %d calls", len(ids), len(slices.Compact(ids)), calls)
+	}
+
+	res := h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9003", "all": true, "fields": "ids"})
+	out := testkit.Structured[tools.ListDialogUsersOutput](t, res)
+	text, structured := sizes(res)
+	if len(out.UserIDs) != 2602 || out.Truncated || out.Users != nil || text > 20000 || structured > 20000 {
+		t.Fatalf("ids: %d ids, truncated=%v, %d text and %d structured characters", len(out.UserIDs), out.Truncated, text, structured)
+	}
+	t.Logf("fields=ids on 2602 members: %d text and %d structured characters", text, structured)
+	for _, id := range out.UserIDs {
+		if !strings.Contains(testkit.Text(res), fmt.Sprint(id)) {
+			t.Fatalf("id %d is not in the text", id)
+		}
+	}
+
+	// A small budget cuts ids too, and says so.
+	h2 := newHarness(t, func(c *app.Config) { c.Tools.MaxResultChars = 4000 })
+	out = testkit.Structured[tools.ListDialogUsersOutput](t, h2.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "fields": "ids"}))
+	if !out.Truncated || out.NextOffset == nil || *out.NextOffset != len(out.UserIDs) || len(out.UserIDs) < 300 {
+		t.Fatalf("small budget: %d ids, next %v", len(out.UserIDs), out.NextOffset)
 	}
 }
 
@@ -236,5 +301,45 @@ func TestConcurrentCallsAreIndependent(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Errorf("wrong answer routed for %s", e)
+	}
+}
+
+// Many clients hand the model only the text content: it carries every datum.
+func TestTextChannelCarriesTheData(t *testing.T) {
+	h := newHarness(t)
+	res := h.call(t, "bot_chat_members", map[string]any{"chat_id": 9002})
+	members := testkit.Structured[tools.BotChatMembersOutput](t, res)
+	line := "member_ids: " + strings.Trim(strings.ReplaceAll(fmt.Sprint(members.MemberIDs), " ", ","), "[]")
+	if members.Truncated || len(members.MemberIDs) != 5002 || !strings.Contains(testkit.Text(res), line) {
+		t.Fatalf("bot_chat_members text lacks the ids: %.300s", testkit.Text(res))
+	}
+
+	res = h.call(t, "get_bot_chat", map[string]any{"dialog_id": "chat2725"})
+	for _, want := range []string{"\nid: 2725\n", "\nname: Project Alpha\n", "\nowner: ", "\nuser_counter: ", "\nmanager_ids: 1271\n", "\nmuted_user_ids: 1291\n", "\nrole: member\n"} {
+		if !strings.Contains(testkit.Text(res), want) {
+			t.Fatalf("get_bot_chat text lacks %q:\n%s", want, testkit.Text(res))
+		}
+	}
+
+	res = h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291, 99, 777777}})
+	for _, want := range []string{"\nadded: 1291\n", "\nalready_members: 99\n", "\nnot_added: 777777 (Bitrix24 accepted the id"} {
+		if !strings.Contains(testkit.Text(res), want) {
+			t.Fatalf("add_chat_users text lacks %q:\n%s", want, testkit.Text(res))
+		}
+	}
+
+	res = h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "fields": "full", "limit": 2})
+	text := testkit.Text(res)
+	if !strings.Contains(text, "\nusers (id | name | type | flags | position):\n1269 | Alexander Smith | user | ext=socservices | Sales Department Head | first_name=Alexander; last_name=Smith; email=a.smith@example.com") ||
+		!strings.Contains(text, "personal_mobile=+19165554419") {
+		t.Fatalf("full listing text:\n%s", text)
+	}
+
+	// bot_chat_members has no paging: past the budget it says how to get the rest.
+	h2 := newHarness(t, func(c *app.Config) { c.Tools.MaxResultChars = 4000 })
+	res = h2.call(t, "bot_chat_members", map[string]any{"chat_id": 9002})
+	members = testkit.Structured[tools.BotChatMembersOutput](t, res)
+	if !members.Truncated || members.Count != 5002 || len(members.MemberIDs) >= 5002 || !strings.Contains(testkit.Text(res), `fields="ids"`) {
+		t.Fatalf("small budget: truncated=%v count=%d ids=%d", members.Truncated, members.Count, len(members.MemberIDs))
 	}
 }

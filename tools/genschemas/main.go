@@ -166,7 +166,7 @@ func reference(files map[string][]byte) (string, error) {
 		for _, name := range slices.Sorted(maps.Keys(out.Properties)) {
 			fields = append(fields, "`"+name+"`")
 		}
-		fmt.Fprintf(&b, "\nReturns `structuredContent` with %s, and a one-line text summary.\n\n", strings.Join(fields, ", "))
+		fmt.Fprintf(&b, "\nReturns `structuredContent` with %s, and the same data as text: a summary line, then the data (see Results for every client, above).\n\n", strings.Join(fields, ", "))
 	}
 	return strings.TrimRight(b.String(), "\n") + "\n", nil
 }

@@ -1,0 +1,215 @@
+package tools
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The text channel. Many clients hand the model only a result's text
+// content, others only its structuredContent, so the text carries every datum
+// too: the summary line, then the data in a line format that costs fewer
+// tokens than the same data as JSON (make bench measures both; README
+// "Results"). The format:
+//
+//	users (id | name | type | flags | position), one a line:
+//	1269 | Alexander Smith | user | - | Sales Department Head
+//	456 | Support Bot | bot | bot | -
+//
+// flags is a comma list of bot, extranet, inactive and ext=<external_auth_id>
+// ("-" for none); with fields=full, key=value details follow on the line
+// after " | ". Lists of ids are written "name: 1,2,3"; objects as
+// "key: value" lines.
+
+// usersHeader introduces rendered users.
+const usersHeader = "users (id | name | type | flags | position):"
+
+// userLine renders one user on one line.
+func userLine(u DialogUser) string {
+	var flags []string
+	if u.Bot {
+		flags = append(flags, "bot")
+	}
+	if u.Extranet {
+		flags = append(flags, "extranet")
+	}
+	if !u.Active {
+		flags = append(flags, "inactive")
+	}
+	if u.ExternalAuthID != "" {
+		flags = append(flags, "ext="+u.ExternalAuthID)
+	}
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(u.ID))
+	b.WriteString(" | ")
+	b.WriteString(cell(u.Name))
+	b.WriteString(" | ")
+	b.WriteString(cell(u.Type))
+	b.WriteString(" | ")
+	b.WriteString(orDash(strings.Join(flags, ",")))
+	b.WriteString(" | ")
+	b.WriteString(orDash(cell(u.WorkPosition)))
+	if d := u.UserDetails; d != nil {
+		b.WriteString(" | ")
+		b.WriteString(detailsText(d))
+	}
+	return b.String()
+}
+
+// detailsText renders the fields=full extras as key=value pairs, leaving out
+// the unset ones.
+func detailsText(d *UserDetails) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+cell(v))
+		}
+	}
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	add("first_name", d.FirstName)
+	add("last_name", d.LastName)
+	add("email", deref(d.Email))
+	if p := d.Phones; p != nil {
+		add("work_phone", p.WorkPhone)
+		add("personal_mobile", p.PersonalMobile)
+		add("personal_phone", p.PersonalPhone)
+	}
+	if len(d.Departments) > 0 {
+		add("departments", join(d.Departments))
+	}
+	add("status", d.Status)
+	add("gender", deref(d.Gender))
+	add("birthday", deref(d.Birthday))
+	add("last_activity_date", deref(d.LastActivityDate))
+	add("mobile_last_date", deref(d.MobileLastDate))
+	add("desktop_last_date", deref(d.DesktopLastDate))
+	add("idle", deref(d.Idle))
+	add("absent", deref(d.Absent))
+	add("website", deref(d.Website))
+	add("color", d.Color)
+	add("avatar", deref(d.Avatar))
+	add("avatar_hr", deref(d.AvatarHR))
+	if d.Network {
+		add("network", "true")
+	}
+	if d.Connector {
+		add("connector", "true")
+	}
+	if len(d.BotData) > 0 {
+		raw, _ := json.Marshal(d.BotData)
+		add("bot_data", string(raw))
+	}
+	return orDash(strings.Join(parts, "; "))
+}
+
+// idsLine renders a list of ids: "name: 1,2,3" ("name: none" when empty).
+func idsLine(name string, ids []int) string {
+	if len(ids) == 0 {
+		return name + ": none"
+	}
+	var b strings.Builder
+	b.WriteString(name)
+	b.WriteString(": ")
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(id))
+	}
+	return b.String()
+}
+
+// fieldLines renders an object's fields as "key: value" lines, in order.
+func fieldLines(pairs ...any) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%s: %s", pairs[i], valueText(pairs[i+1]))
+	}
+	return b.String()
+}
+
+func valueText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case *string:
+		if x == nil {
+			return "null"
+		}
+		return cell(*x)
+	case *int:
+		if x == nil {
+			return "null"
+		}
+		return strconv.Itoa(*x)
+	case string:
+		return cell(x)
+	case []int:
+		if len(x) == 0 {
+			return "none"
+		}
+		return join(x)
+	}
+	return fmt.Sprint(v)
+}
+
+// cell keeps a value on its line: no newlines, and no " | " that would
+// shift the columns.
+func cell(s string) string {
+	if !strings.ContainsAny(s, "\n\r|") {
+		return s
+	}
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "|", "/").Replace(s)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// budget keeps a result within BITRIX24_MAX_RESULT_CHARS in each channel:
+// the text and JSON.stringify(structuredContent), which is what Claude Code
+// and VS Code hand the model. reserve leaves room for the summary and the
+// fixed fields.
+type budget struct {
+	max, text, structured int
+}
+
+const budgetReserve = 1000
+
+// DefaultMaxResultChars is BITRIX24_MAX_RESULT_CHARS' default: about 20k
+// tokens, under Claude Code's 25k-token cap on a tool's output.
+const DefaultMaxResultChars = 60000
+
+func newBudget(max int) *budget {
+	if max <= 0 {
+		max = DefaultMaxResultChars
+	}
+	return &budget{max: max}
+}
+
+// fits adds an item's size in each channel when both still fit.
+func (b *budget) fits(text, structured int) bool {
+	if b.text+text > b.max-budgetReserve || b.structured+structured > b.max-budgetReserve {
+		return false
+	}
+	b.text += text
+	b.structured += structured
+	return true
+}
+
+func jsonLen(v any) int {
+	raw, _ := json.Marshal(v)
+	return len(raw)
+}
