@@ -16,6 +16,7 @@ import (
 // fewer tokens than JSON lines. o200k_base (GPT-4o) and cl100k_base (GPT-4)
 // stand in for the models' tokenizers (Claude's is not public).
 func TestLineFormatCostsFewerTokens(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	for _, tc := range []struct {
 		label string

@@ -56,6 +56,7 @@ func TestListDialogUsers(t *testing.T) {
 }
 
 func TestListDialogUsersAll(t *testing.T) {
+	t.Parallel()
 	// With a budget that holds them, all 5000 members come in 2 requests.
 	h := newHarness(t, func(c *app.Config) { c.Tools.MaxResultChars = 10_000_000 })
 	h.portal.ResetStats()
@@ -84,6 +85,7 @@ func TestListDialogUsersAll(t *testing.T) {
 // in either channel: a listing stops early and says where to go on, and
 // fields=ids carries every id of a 2,600-member chat within 20,000.
 func TestResultBudget(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.portal.AddLargeChat(bitrixtest.LargeChat{ChatID: 9003, Members: 2600, FirstUserID: 300000, Bots: []int{456}})
 	sizes := func(res *mcp.CallToolResult) (text, structured int) {
@@ -100,10 +102,16 @@ func TestResultBudget(t *testing.T) {
 		if text > 60000 || structured > 60000 {
 			t.Fatalf("offset %d: %d text and %d structured characters", offset, text, structured)
 		}
+		lines := map[string]bool{}
+		for _, line := range strings.Split(testkit.Text(res), "\n") {
+			id, rest, _ := strings.Cut(line, " | ")
+			name, _, _ := strings.Cut(rest, " | ")
+			lines[id+" | "+name] = true
+		}
 		for _, u := range out.Users {
 			ids = append(ids, u.ID)
 			// A client that reads only the text finds every id and name.
-			if !strings.Contains(testkit.Text(res), fmt.Sprintf("\n%d | %s |", u.ID, u.Name)) {
+			if !lines[fmt.Sprintf("%d | %s", u.ID, u.Name)] {
 				t.Fatalf("user %d (%s) is not in the text", u.ID, u.Name)
 			}
 		}
@@ -128,10 +136,9 @@ func TestResultBudget(t *testing.T) {
 		t.Fatalf("ids: %d ids, truncated=%v, %d text and %d structured characters", len(out.UserIDs), out.Truncated, text, structured)
 	}
 	t.Logf("fields=ids on 2602 members: %d text and %d structured characters", text, structured)
-	for _, id := range out.UserIDs {
-		if !strings.Contains(testkit.Text(res), fmt.Sprint(id)) {
-			t.Fatalf("id %d is not in the text", id)
-		}
+	idLine := "\nuser_ids: " + strings.Trim(strings.ReplaceAll(fmt.Sprint(out.UserIDs), " ", ","), "[]")
+	if !strings.HasSuffix(testkit.Text(res), idLine) {
+		t.Fatalf("the text does not end in every id: %.200s", testkit.Text(res))
 	}
 
 	// A small budget cuts ids too, and says so.
@@ -281,6 +288,7 @@ func TestInvalidArgumentsNameTheParameter(t *testing.T) {
 }
 
 func TestConcurrentCallsAreIndependent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	var wg sync.WaitGroup
 	errs := make(chan string, 40)
@@ -306,6 +314,7 @@ func TestConcurrentCallsAreIndependent(t *testing.T) {
 
 // Many clients hand the model only the text content: it carries every datum.
 func TestTextChannelCarriesTheData(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	res := h.call(t, "bot_chat_members", map[string]any{"chat_id": 9002})
 	members := testkit.Structured[tools.BotChatMembersOutput](t, res)
