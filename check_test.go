@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -72,6 +73,7 @@ func TestCheckOAuthAndUnreachable(t *testing.T) {
 		"BITRIX24_WEBHOOK_URL": "", "BITRIX24_CLIENT_ENDPOINT": p.ClientEndpoint(), "BITRIX24_ACCESS_TOKEN": f.OAuth.AccessToken,
 		"BITRIX24_REFRESH_TOKEN": f.OAuth.RefreshToken, "BITRIX24_CLIENT_ID": f.OAuth.ClientID, "BITRIX24_CLIENT_SECRET": f.OAuth.ClientSecret,
 		"BITRIX24_OAUTH_TOKEN_URL": p.TokenURL(), "BITRIX24_BOT_TOKEN": "", "BITRIX24_BOT_CLIENT_ID": "",
+		"BITRIX24_TOKEN_FILE": filepath.Join(t.TempDir(), "tokens.json"),
 	})
 	if code != 0 || !strings.Contains(out, "bot 456 (Support Bot) is registered") {
 		t.Fatalf("oauth: exit %d\n%s", code, out)

@@ -65,6 +65,9 @@ func New(cfg *Config, o Options) (*App, error) {
 		return nil, &UsageError{err.Error()}
 	}
 	a.Client = client
+	if o := bcfg.OAuth; o != nil {
+		logger.Info("OAuth tokens are kept in the token file", "file", o.TokenFile)
+	}
 
 	settings := cfg.Tools
 	if a.Demo != nil && settings.BotID == 0 {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -109,11 +112,30 @@ func (c *Config) resolveCredentials() error {
 		if o.RefreshToken != "" && (o.ClientID == "" || o.ClientSecret == "") {
 			return usagef("OAuth: refreshing tokens needs BITRIX24_CLIENT_ID and BITRIX24_CLIENT_SECRET")
 		}
+		if o.TokenFile == "" {
+			o.TokenFile = defaultTokenFile(o.ClientEndpoint)
+		}
 		c.Bitrix.OAuth = &o
 	default:
 		return &UsageError{StartHelp}
 	}
 	return nil
+}
+
+// defaultTokenFile is where rotated OAuth tokens live when
+// BITRIX24_TOKEN_FILE is not set: one file per portal in the user's config
+// directory, so that a restart, `check` and a second client on the same
+// machine all find the live pair. "" when there is no config directory.
+func defaultTokenFile(endpoint string) string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	host := "portal"
+	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
+		host = strings.NewReplacer(":", "_", "/", "_", "\\", "_").Replace(u.Host)
+	}
+	return filepath.Join(dir, "bitrix24-chat-mcp", "tokens-"+host+".json")
 }
 
 // flagValue records a flag's text; parsing and range checks are the

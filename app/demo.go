@@ -24,7 +24,7 @@ func demoPortal(fixture []byte, cfg bitrix.Config) (*bitrixtest.Portal, bitrix.C
 		rate, burst = bitrix.DefaultRateLimit, bitrix.DefaultRateBurst
 	}
 	portal := bitrixtest.New(fix, bitrixtest.WithRateLimit(rate, burst))
-	portal.SetBaseURL("http://demo-portal.invalid")
+	portal.SetBaseURL("https://demo-portal.invalid")
 	bot := fix.Bots[0]
 	cfg.WebhookURL = bitrix.Secret(portal.WebhookURL())
 	cfg.OAuth = nil

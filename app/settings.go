@@ -54,7 +54,7 @@ func Settings() []Setting {
 			func(c *Config) *bitrix.Secret { return &c.oauth.ClientSecret }),
 		text("", "BITRIX24_OAUTH_TOKEN_URL", bitrix.DefaultTokenURL, "OAuth token endpoint.",
 			func(c *Config) *string { return &c.oauth.TokenURL }),
-		text("", "BITRIX24_TOKEN_FILE", "", "File (mode 0600) that keeps the rotated OAuth pair across restarts; it wins over the configured pair it descends from.",
+		text("", "BITRIX24_TOKEN_FILE", "", "File (mode 0600) that keeps the rotated OAuth pair across restarts and processes (refreshes take its lock); it wins over the configured pair it descends from. Default: tokens-HOST.json under the user's config directory.",
 			func(c *Config) *string { return &c.oauth.TokenFile }),
 
 		// The chat bot, for bot_chat_members and get_bot_chat.

@@ -163,7 +163,7 @@ func (c *Client) carry(ctx context.Context, group []*queued, release func()) {
 			if err != nil {
 				return err
 			}
-			res, err = decodeBatch(resp.Result)
+			res, err = c.decodeBatch(resp.Result)
 			return err
 		})
 	} else {

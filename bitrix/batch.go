@@ -45,7 +45,7 @@ func (c *Client) Batch(ctx context.Context, cmds []BatchCommand, halt bool) (*Ba
 	if err != nil {
 		return nil, err
 	}
-	return decodeBatch(r.Result)
+	return c.decodeBatch(r.Result)
 }
 
 func batchParams(cmds []BatchCommand, halt bool) (Params, error) {
@@ -141,7 +141,10 @@ type batchEnvelope struct {
 	ResultTime  json.RawMessage `json:"result_time"`
 }
 
-func decodeBatch(raw json.RawMessage) (*BatchResult, error) {
+// decodeBatch reads a batch answer; per-command error descriptions pass the
+// redactor like every other text from the portal (a portal may echo the
+// request, tokens included).
+func (c *Client) decodeBatch(raw json.RawMessage) (*BatchResult, error) {
 	var env batchEnvelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return nil, badResult(MethodBatch, "a batch answer", err)
@@ -165,7 +168,7 @@ func decodeBatch(raw json.RawMessage) (*BatchResult, error) {
 		if err := json.Unmarshal(e, &be); err != nil {
 			return nil, badResult(MethodBatch, "a batch answer", err)
 		}
-		out.Errors[key] = &Error{Method: MethodBatch + "[" + key + "]", Code: be.Error, Description: be.ErrorDescription}
+		out.Errors[key] = &Error{Method: MethodBatch + "[" + key + "]", Code: be.Error, Description: c.secrets.scrub(be.ErrorDescription)}
 	}
 	for key, r := range results {
 		if _, failed := out.Errors[key]; failed {

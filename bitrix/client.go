@@ -155,7 +155,7 @@ func (c *Client) withRetry(ctx context.Context, method string, op func(ctx conte
 
 	refreshed := false
 	attempt := 0
-	return retry.Do(ctx, b, func(ctx context.Context) error {
+	err := retry.Do(ctx, b, func(ctx context.Context) error {
 		if err := c.waitOperating(ctx, method, deadline); err != nil {
 			return err
 		}
@@ -197,7 +197,17 @@ func (c *Client) withRetry(ctx context.Context, method string, op func(ctx conte
 		}
 		return err
 	})
+	var te *TransportError
+	if errors.As(err, &te) {
+		te.Attempts = attempt
+	}
+	return err
 }
+
+// operatingWindow is the portal's accounting window for a method's execution
+// time: no block outlasts it, so a reset further out is not believed, and the
+// method is probed again when the window has passed.
+const operatingWindow = 10 * time.Minute
 
 // pause remembers that method may not run until reset (OPERATION_TIME_LIMIT
 // applies to one method; the others carry on).
@@ -205,12 +215,20 @@ func (c *Client) pause(method string, reset time.Time) {
 	if reset.IsZero() {
 		return
 	}
+	reset = capReset(reset)
 	c.pauseMu.Lock()
 	defer c.pauseMu.Unlock()
 	key := strings.ToLower(method)
 	if reset.After(c.paused[key]) {
 		c.paused[key] = reset
 	}
+}
+
+func capReset(reset time.Time) time.Time {
+	if limit := time.Now().Add(operatingWindow); reset.After(limit) {
+		return limit
+	}
+	return reset
 }
 
 func (c *Client) pausedUntil(method string) time.Time {
@@ -367,7 +385,7 @@ func (c *Client) decode(method string, httpResp *http.Response, raw []byte) (*Re
 		e := &Error{Method: method, Code: env.Error, Description: c.secrets.scrub(env.ErrorDescription), HTTPStatus: status}
 		if env.Time != nil && env.Time.OperatingResetAt > 0 {
 			// Whole seconds: the block may last until the end of that second.
-			e.OperatingResetAt = time.Unix(env.Time.OperatingResetAt+1, 0)
+			e.OperatingResetAt = capReset(time.Unix(env.Time.OperatingResetAt+1, 0))
 		}
 		if e.Code == CodeOperationTimeLimit && e.OperatingResetAt.IsZero() {
 			e.OperatingResetAt = c.pausedUntil(method)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -97,6 +98,32 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// secureEnough refuses plain http to anything but this machine: the webhook
+// code and OAuth tokens are passwords, and http sends them in the clear.
+func secureEnough(what string, u *url.URL) error {
+	if u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+		return nil
+	}
+	return fmt.Errorf("%s uses %s:// to %s: credentials would cross the network unencrypted; use https:// (plain http is only for this machine, 127.0.0.1 or localhost)", what, u.Scheme, u.Hostname())
+}
+
+// checkEndpoint parses an OAuth endpoint and applies secureEnough.
+func checkEndpoint(what, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%s is not an absolute https URL", what)
+	}
+	return secureEnough(what, u)
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
 // webhook is a parsed inbound webhook URL.
 type webhook struct {
 	base   string // https://portal/rest/USER_ID/  (no code)
@@ -110,6 +137,9 @@ func parseWebhook(raw Secret) (webhook, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		// url.Parse's error quotes the input, so it is not wrapped.
 		return webhook{}, fmt.Errorf("webhook URL is not an absolute http(s) URL; expected https://PORTAL/rest/USER_ID/CODE/")
+	}
+	if err := secureEnough("the webhook URL", u); err != nil {
+		return webhook{}, err
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	// The webhook may sit under a prefix; the last three segments are rest/USER_ID/CODE.

@@ -51,6 +51,9 @@ const (
 	CodeMethodNotFound     = "ERROR_METHOD_NOT_FOUND"
 	CodeBatchLength        = "ERROR_BATCH_LENGTH_EXCEEDED"
 
+	// CodeTokenFileLock is ours: the token file's lock could not be taken.
+	CodeTokenFileLock = "TOKEN_FILE_LOCK"
+
 	// CodeBadResponse is ours, not Bitrix24's: the answer was not the JSON we
 	// expected (an HTML page from a proxy, an empty 502, a truncated body).
 	CodeBadResponse = "BAD_RESPONSE"
@@ -116,8 +119,9 @@ func IsTransient(err error) bool {
 // TransportError is a failure to get any answer: DNS, refused connection,
 // timeout. Its message never carries the request URL (which holds secrets).
 type TransportError struct {
-	Method string
-	Msg    string
+	Method   string
+	Msg      string
+	Attempts int // requests tried, retries included
 }
 
 func (e *TransportError) Error() string { return "bitrix24 " + e.Method + ": " + e.Msg }

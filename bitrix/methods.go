@@ -60,13 +60,27 @@ type DialogUsersPage struct {
 	Next  *int // offset mode, when more remain
 }
 
-// DecodeDialogUsers turns a (possibly batched) answer into a page.
-func DecodeDialogUsers(r *Response) (*DialogUsersPage, error) {
+// DecodeDialogUsers turns a (possibly batched) answer to q into a page. A
+// page longer than q asked for is cut to its limit: what a portal (or a
+// proxy) sends beyond it never reaches a caller.
+func DecodeDialogUsers(r *Response, q DialogUsersQuery) (*DialogUsersPage, error) {
 	var users []DialogUser
 	if err := json.Unmarshal(r.Result, &users); err != nil {
 		return nil, badResult(MethodDialogUsersList, "a list of users", err)
 	}
-	return &DialogUsersPage{Users: users, Total: r.Total, Next: r.Next}, nil
+	page := &DialogUsersPage{Users: users, Total: r.Total, Next: r.Next}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultDialogPageLimit
+	}
+	if len(users) > limit {
+		page.Users = users[:limit:limit]
+		if q.LastID == nil {
+			next := q.Offset + limit
+			page.Next = &next
+		}
+	}
+	return page, nil
 }
 
 // DialogUsers calls im.dialog.users.list once.
@@ -75,7 +89,7 @@ func (c *Client) DialogUsers(ctx context.Context, q DialogUsersQuery) (*DialogUs
 	if err != nil {
 		return nil, err
 	}
-	return DecodeDialogUsers(r)
+	return DecodeDialogUsers(r, q)
 }
 
 // ChatUserAddParams renders im.chat.user.add's parameters. hideHistory=true
@@ -93,7 +107,7 @@ func (c *Client) ChatUserAdd(ctx context.Context, chatID int, userIDs []int, hid
 	}
 	var ok bool
 	if err := json.Unmarshal(r.Result, &ok); err != nil || !ok {
-		return &Error{Method: MethodChatUserAdd, Code: CodeBadResponse, Description: "expected result true, got " + truncate(string(r.Result), 80)}
+		return &Error{Method: MethodChatUserAdd, Code: CodeBadResponse, Description: "expected result true, got " + c.secrets.scrub(truncate(string(r.Result), 80))}
 	}
 	return nil
 }
@@ -128,7 +142,11 @@ func (c *Client) BotChatUsers(ctx context.Context, botID int, dialogID string, l
 	if limit > 0 {
 		p["limit"] = limit
 	}
-	return callFor[[]BotChatUser](ctx, c, MethodBotV2ChatUsers, p, "a list of users")
+	users, err := callFor[[]BotChatUser](ctx, c, MethodBotV2ChatUsers, p, "a list of users")
+	if limit > 0 && len(users) > limit {
+		users = users[:limit:limit] // never more than asked for
+	}
+	return users, err
 }
 
 // BotChat calls imbot.v2.Chat.get. The bot must be a member (else ACCESS_DENIED).

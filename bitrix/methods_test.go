@@ -265,7 +265,7 @@ func TestBatchMixed(t *testing.T) {
 	if e := res.Errors["denied"]; e == nil || e.Code != "ACCESS_ERROR" {
 		t.Fatalf("denied: %+v", res.Errors)
 	}
-	page1, err := bitrix.DecodeDialogUsers(res.Results["page1"])
+	page1, err := bitrix.DecodeDialogUsers(res.Results["page1"], bitrix.DialogUsersQuery{DialogID: "chat9001", Limit: 200, Offset: 200})
 	if err != nil || len(page1.Users) != 200 || page1.Total == nil || *page1.Total != 441 || *page1.Next != 400 {
 		t.Fatalf("page1: %v", err)
 	}
@@ -273,7 +273,7 @@ func TestBatchMixed(t *testing.T) {
 	if json.Unmarshal(res.Results["add"].Result, &ok); !ok || !slices.Contains(p.Members(2935), 1019) {
 		t.Fatal("add inside batch (USERS[] encoding) did not add")
 	}
-	keep, _ := bitrix.DecodeDialogUsers(res.Results["keep"])
+	keep, _ := bitrix.DecodeDialogUsers(res.Results["keep"], bitrix.DialogUsersQuery{DialogID: "chat2935"})
 	if len(keep.Users) != 7 { // 5 members + 2 just added; bot and e-mail guest kept
 		t.Fatalf("keep: %v", ids(keep.Users))
 	}

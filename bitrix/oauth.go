@@ -21,8 +21,9 @@ import (
 
 // oauthState holds the current token pair. Bitrix24 rotates the refresh token
 // on every refresh (the old one dies), so exactly one refresh may run for a
-// given access token however many calls saw it expire, and the new pair must
-// be saved before anything else can lose it.
+// given access token however many calls, here or in other processes sharing
+// the token file, saw it expire; and the new pair must be saved before
+// anything else can lose it.
 type oauthState struct {
 	cfg     OAuthConfig
 	secrets *redactor
@@ -65,8 +66,14 @@ func newOAuthState(cfg OAuthConfig, secrets *redactor, hc *http.Client, log *slo
 	if cfg.AccessToken == "" && cfg.RefreshToken == "" && cfg.TokenFile == "" {
 		return nil, errors.New("bitrix: OAuth needs an access token, a refresh token or a token file")
 	}
+	if err := checkEndpoint("BITRIX24_CLIENT_ENDPOINT", cfg.ClientEndpoint); err != nil {
+		return nil, fmt.Errorf("bitrix: %w", err)
+	}
+	if err := checkEndpoint("BITRIX24_OAUTH_TOKEN_URL", cfg.TokenURL); err != nil {
+		return nil, fmt.Errorf("bitrix: %w", err)
+	}
 	secrets.add(cfg.AccessToken.Reveal(), cfg.RefreshToken.Reveal(), cfg.ClientSecret.Reveal())
-	o := &oauthState{cfg: cfg, secrets: secrets, http: hc, log: log,
+	o := &oauthState{cfg: cfg, secrets: secrets, http: noResend(hc), log: log,
 		endpoint: withSlash(cfg.ClientEndpoint), access: cfg.AccessToken, refreshT: cfg.RefreshToken}
 	if cfg.TokenFile != "" {
 		if err := o.loadFile(); err != nil {
@@ -83,32 +90,92 @@ func withSlash(s string) string {
 	return s
 }
 
+// noResend returns a client that never sends a token request twice by
+// itself: net/http replays a GET that failed on a reused keep-alive
+// connection, and a replayed refresh would burn the rotated pair. Fresh
+// connections are never replayed. A client with a transport of its own
+// (tests, the demo) is used as it is.
+func noResend(hc *http.Client) *http.Client {
+	base, ok := hc.Transport.(*http.Transport)
+	if hc.Transport == nil {
+		base, ok = http.DefaultTransport.(*http.Transport)
+	}
+	if !ok {
+		return hc
+	}
+	t := base.Clone()
+	t.DisableKeepAlives = true
+	c := *hc
+	c.Transport = t
+	return &c
+}
+
 // loadFile prefers the saved pair when it descends from the configured one
-// (a restart after a rotation); a missing file is not an error.
+// (a restart after a rotation); a missing file is not an error, and a file
+// other users may read is refused.
 func (o *oauthState) loadFile() error {
-	raw, err := os.ReadFile(o.cfg.TokenFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	f, err := o.readFile()
+	if err != nil || f == nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("bitrix: reading token file %s: %w", o.cfg.TokenFile, errors.Unwrap(err))
-	}
-	var f tokenFile
-	if err := json.Unmarshal(raw, &f); err != nil || f.RefreshToken == "" {
-		return fmt.Errorf("bitrix: token file %s is not a saved token pair; delete it to start from the configured tokens", o.cfg.TokenFile)
-	}
-	o.secrets.add(f.AccessToken, f.RefreshToken)
-	configured := fingerprint(o.cfg.RefreshToken)
-	if configured != "" && f.Origin != configured && Secret(f.RefreshToken) != o.cfg.RefreshToken {
+	if !o.descends(f) {
 		o.log.Info("token file predates the configured OAuth tokens; using the configured ones", "file", o.cfg.TokenFile)
 		return nil
 	}
-	o.access, o.refreshT = Secret(f.AccessToken), Secret(f.RefreshToken)
-	if f.ClientEndpoint != "" {
-		o.endpoint = withSlash(f.ClientEndpoint)
-	}
+	o.adopt(f)
 	o.log.Debug("using OAuth tokens from token file", "file", o.cfg.TokenFile, "saved_at", f.SavedAt)
 	return nil
+}
+
+// readFile reads the token file; nil, nil when there is none.
+func (o *oauthState) readFile() (*tokenFile, error) {
+	path := o.cfg.TokenFile
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bitrix: reading token file %s: %w", path, errors.Unwrap(err))
+	}
+	if readableByOthers(fi) {
+		return nil, fmt.Errorf("bitrix: token file %s can be read by other users (mode %04o): it holds live OAuth tokens; run chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bitrix: reading token file %s: %w", path, errors.Unwrap(err))
+	}
+	var f tokenFile
+	if err := json.Unmarshal(raw, &f); err != nil || f.RefreshToken == "" {
+		return nil, fmt.Errorf("bitrix: token file %s is not a saved token pair; delete it to start from the configured tokens", path)
+	}
+	o.secrets.add(f.AccessToken, f.RefreshToken)
+	return &f, nil
+}
+
+// descends reports whether a saved pair comes from the configured one, so
+// that a file written before the app was re-authorized is not used.
+func (o *oauthState) descends(f *tokenFile) bool {
+	configured := fingerprint(o.cfg.RefreshToken)
+	return configured == "" || f.Origin == configured || Secret(f.RefreshToken) == o.cfg.RefreshToken
+}
+
+func (o *oauthState) adopt(f *tokenFile) {
+	o.access, o.refreshT = Secret(f.AccessToken), Secret(f.RefreshToken)
+	if f.ClientEndpoint != "" && checkEndpoint("client_endpoint", f.ClientEndpoint) == nil {
+		o.endpoint = withSlash(f.ClientEndpoint)
+	}
+}
+
+// adoptNewer takes the file's pair when another process has rotated it since
+// this one last looked. The caller holds o.mu and the file lock.
+func (o *oauthState) adoptNewer() bool {
+	f, err := o.readFile()
+	if err != nil || f == nil || !o.descends(f) || Secret(f.RefreshToken) == o.refreshT {
+		return false
+	}
+	o.adopt(f)
+	o.log.Info("using the OAuth tokens another process refreshed", "file", o.cfg.TokenFile)
+	return true
 }
 
 func (o *oauthState) current() (endpoint string, access Secret) {
@@ -135,14 +202,54 @@ type tokenAnswer struct {
 	ErrorDescription string `json:"error_description"`
 }
 
-// refresh exchanges the refresh token for a new pair, unless the access token
-// that failed (used) has already been replaced by a refresh another call made.
+// refreshTimeout bounds one refresh, whoever is waiting for it.
+const refreshTimeout = 30 * time.Second
+
+// refresh gets a working pair after the access token used failed: from a
+// refresh another call here made meanwhile, from the token file when another
+// process refreshed, or by refreshing. The refresh runs on its own context:
+// once the token endpoint has rotated the pair, abandoning its answer would
+// burn the refresh token, so a caller that gives up only stops waiting.
 func (o *oauthState) refresh(ctx context.Context, used Secret) error {
+	done := make(chan error, 1)
+	go func() { done <- o.refreshShared(used) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (o *oauthState) refreshShared(used Secret) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if used != "" && used != o.access {
-		return nil // someone else refreshed while we waited
+		return nil // another call refreshed while this one waited
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+	defer cancel()
+	if o.cfg.TokenFile != "" {
+		unlock, err := lockFile(ctx, o.cfg.TokenFile+".lock")
+		if err != nil {
+			return &Error{Method: "oauth/token", Code: CodeTokenFileLock,
+				Description: fmt.Sprintf("could not lock %s.lock to refresh the OAuth tokens: %v", o.cfg.TokenFile, err)}
+		}
+		defer unlock()
+		if o.adoptNewer() {
+			return nil
+		}
+	}
+	err := o.exchange(ctx)
+	if e, ok := AsError(err); ok && e.Code == CodeInvalidGrant && o.cfg.TokenFile != "" && o.adoptNewer() {
+		return nil // rotated elsewhere after all: the file has the live pair
+	}
+	return err
+}
+
+// exchange trades the refresh token for a new pair and saves it. The caller
+// holds o.mu and, with a token file, its lock.
+func (o *oauthState) exchange(ctx context.Context) error {
 	if o.refreshT == "" {
 		return &Error{Method: "oauth/token", Code: CodeExpiredToken,
 			Description: "the access token expired and no refresh token is configured; set BITRIX24_REFRESH_TOKEN"}
@@ -164,10 +271,7 @@ func (o *oauthState) refresh(ctx context.Context, used Secret) error {
 	o.refreshes.Add(1)
 	resp, err := o.http.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		return &TransportError{Method: "oauth/token", Msg: o.secrets.scrub(unwrapURLError(err).Error())}
+		return &TransportError{Method: "oauth/token", Msg: o.secrets.scrub(unwrapURLError(err).Error()), Attempts: 1}
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -191,7 +295,7 @@ func (o *oauthState) refresh(ctx context.Context, used Secret) error {
 	}
 	o.secrets.add(ans.AccessToken, ans.RefreshToken)
 	o.access, o.refreshT = Secret(ans.AccessToken), Secret(ans.RefreshToken)
-	if ans.ClientEndpoint != "" {
+	if ans.ClientEndpoint != "" && checkEndpoint("client_endpoint", ans.ClientEndpoint) == nil {
 		o.endpoint = withSlash(ans.ClientEndpoint)
 	}
 	o.log.Info("refreshed the OAuth access token")
@@ -214,6 +318,9 @@ func (o *oauthState) refresh(ctx context.Context, used Secret) error {
 func writeTokenFile(path string, f tokenFile) error {
 	raw, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tokens-*")

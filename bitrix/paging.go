@@ -52,12 +52,12 @@ func (c *Client) DialogUsersAll(ctx context.Context, q DialogUsersQuery, max int
 	}
 	for first.Next != nil && next < end && len(first.Users) > 0 {
 		var cmds []BatchCommand
-		offsets := map[string]int{}
+		queries := map[string]DialogUsersQuery{}
 		for off := next; off < end && len(cmds) < MaxBatchCommands; off += MaxPageSize {
 			pq := q
 			pq.Offset, pq.Limit = off, min(MaxPageSize, end-off)
 			key := fmt.Sprintf("p%d", off)
-			offsets[key] = off
+			queries[key] = pq
 			cmds = append(cmds, BatchCommand{Key: key, Method: MethodDialogUsersList, Params: pq.Params()})
 		}
 		res, err := c.Batch(ctx, cmds, true)
@@ -74,11 +74,11 @@ func (c *Client) DialogUsersAll(ctx context.Context, q DialogUsersQuery, max int
 			if r == nil {
 				return nil, &Error{Method: MethodBatch, Code: CodeBadResponse, Description: "batch answer lacks page " + cmd.Key}
 			}
-			page, err := DecodeDialogUsers(r)
+			page, err := DecodeDialogUsers(r, queries[cmd.Key])
 			if err != nil {
 				return nil, err
 			}
-			next = offsets[cmd.Key] + add(page.Users)
+			next = queries[cmd.Key].Offset + add(page.Users)
 			if page.Next == nil { // the chat shrank while we read it
 				end = next
 				break

@@ -49,7 +49,7 @@ func bitrixErrorResult(ctx context.Context, err error, overrides map[string]stri
 	}
 	var te *bitrix.TransportError
 	if errors.As(err, &te) {
-		return errorResult(fmt.Sprintf("Could not reach Bitrix24 (%s).\nHint: check the portal address and the network; the call was retried before giving up.", te.Msg))
+		return errorResult(fmt.Sprintf("Could not reach Bitrix24 (%s; %d attempt(s)).\nHint: check the portal address and the network, then try again.", te.Msg, te.Attempts))
 	}
 	e, ok := bitrix.AsError(err)
 	if !ok {

@@ -47,6 +47,9 @@ func (p *Portal) batch(who caller, params map[string]any) (map[string]any, *apiE
 			ans, aerr = p.dispatch(who, method, parsePHPQuery(query))
 		}
 		if aerr != nil {
+			cmdParams := parsePHPQuery(query)
+			cmdParams["auth"] = params["auth"]
+			aerr = p.echoed(aerr, cmdParams)
 			errs.set(c.key, map[string]any{"error": aerr.code, "error_description": aerr.desc})
 			if halt {
 				break

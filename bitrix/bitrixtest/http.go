@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +76,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	who, aerr := p.authenticate(parts, params, r)
 	if aerr != nil {
-		writeError(w, aerr)
+		writeError(w, p.echoed(aerr, params))
 		return
 	}
 	p.stats.ByMethod[strings.ToLower(method)]++
@@ -95,8 +96,12 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ans, aerr := p.dispatch(who, method, params)
 	if aerr != nil {
-		writeError(w, aerr)
+		writeError(w, p.echoed(aerr, params))
 		return
+	}
+	if n := p.loseAnswers[strings.ToLower(method)]; n > 0 {
+		p.loseAnswers[strings.ToLower(method)] = n - 1
+		panic(http.ErrAbortHandler) // the work is done; the answer never leaves
 	}
 	body := map[string]any{"result": ans.result, "time": timing(now, nil)}
 	if ans.total != nil {
@@ -149,7 +154,34 @@ func (p *Portal) authenticate(parts []string, params map[string]any, r *http.Req
 	}
 }
 
+// echoed adds the request's parameters to an error's description when the
+// portal is set to echo them.
+func (p *Portal) echoed(e *apiError, params map[string]any) *apiError {
+	if !p.echo {
+		return e
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%v", k, params[k]))
+	}
+	return &apiError{e.status, e.code, e.desc + " (request: " + strings.Join(parts, ", ") + ")"}
+}
+
 func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	latency := p.tokenLatency
+	p.mu.Unlock()
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+		}
+	}
 	q := r.URL.Query()
 	if r.Method == http.MethodPost {
 		_ = r.ParseForm()

@@ -28,6 +28,29 @@ func (p *Portal) SetFailRate(rate float64) {
 	p.failRate = rate
 }
 
+// EchoParams makes every error description repeat the request's parameters,
+// tokens included, as some portals and proxies do.
+func (p *Portal) EchoParams(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.echo = on
+}
+
+// LoseAnswers makes the next n calls of method run and then lose their
+// answer: the connection closes before a byte of it is sent.
+func (p *Portal) LoseAnswers(method string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.loseAnswers[strings.ToLower(method)] = n
+}
+
+// SetTokenLatency delays the OAuth token endpoint's answers.
+func (p *Portal) SetTokenLatency(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tokenLatency = d
+}
+
 // SetLatency delays every answer.
 func (p *Portal) SetLatency(d time.Duration) {
 	p.mu.Lock()

@@ -43,9 +43,12 @@ type Portal struct {
 	level       float64
 	last        time.Time
 
-	failRate float64
-	latency  time.Duration
-	rng      *rand.Rand
+	failRate     float64
+	echo         bool           // error descriptions repeat the request's parameters
+	loseAnswers  map[string]int // lower-case method -> calls whose answer is lost after running
+	tokenLatency time.Duration
+	latency      time.Duration
+	rng          *rand.Rand
 
 	stats Stats
 }
@@ -78,7 +81,7 @@ func WithSeed(seed uint64) Option {
 // New builds a portal from a fixture (which it copies).
 func New(f *Fixture, opts ...Option) *Portal {
 	p := &Portal{fix: *f, users: map[int]*User{}, chats: map[int]*Chat{}, bots: map[int]*Bot{},
-		hidden: map[[2]int]bool{}, expired: map[string]bool{}, apiPause: map[string]time.Time{},
+		hidden: map[[2]int]bool{}, expired: map[string]bool{}, apiPause: map[string]time.Time{}, loseAnswers: map[string]int{},
 		rng: rand.New(rand.NewPCG(1, 2)), stats: Stats{ByMethod: map[string]int{}, InBatch: map[string]int{}}}
 	for i := range f.Users {
 		u := f.Users[i]
