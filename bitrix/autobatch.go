@@ -29,6 +29,14 @@ var autoBatchable = map[string]bool{
 	"user.current":                         true,
 }
 
+// isWrite reports a method that changes the portal. Only reads are retried
+// after a fault and only reads may share a batch; an unknown method counts
+// as a write.
+func isWrite(method string) bool {
+	m := strings.ToLower(method)
+	return !autoBatchable[m] && m != "imbot.bot.list" && m != MethodBatch
+}
+
 type outcome struct {
 	resp *Response
 	err  error

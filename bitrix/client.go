@@ -186,8 +186,13 @@ func (c *Client) withRetry(ctx context.Context, method string, op func(ctx conte
 			}
 			return c.operatingError(method, e)
 		case e != nil && e.Code == CodeQueryLimitExceeded:
+			// Refused before it ran: safe to send again, write or not.
 			c.bucket.fill()
 			return retry.RetryableError(err)
+		case isWrite(method):
+			// A write that met a fault may have been applied: never resend it
+			// blindly; the caller verifies (add_chat_users reads the membership).
+			return err
 		case IsTransient(err):
 			return retry.RetryableError(err)
 		}

@@ -2,8 +2,10 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -85,10 +87,26 @@ func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallT
 		out.Added = append(out.Added, missing...)
 		return dataResult(out, addSummary(out), addData(out))
 	}
-	if err := d.Client.ChatUserAdd(ctx, in.ChatID, missing, hide); err != nil {
-		return bitrixErrorResult(ctx, err, nil)
+	addErr := d.Client.ChatUserAdd(ctx, in.ChatID, missing, hide)
+	if addErr != nil && !outcomeUnknown(addErr) {
+		return bitrixErrorResult(ctx, addErr, nil)
 	}
-	after, err := d.Client.DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
+	// Read the membership again: to verify (Bitrix24 answers true even for
+	// ids it ignores), and to learn what happened when the answer was lost.
+	verifyCtx := ctx
+	if addErr != nil {
+		// The caller may have gone, but the write may have landed: find out
+		// for the log and for a caller still listening.
+		var cancel context.CancelFunc
+		verifyCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
+		defer cancel()
+	}
+	after, err := d.Client.DialogUsersAll(verifyCtx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
+	if err != nil && addErr != nil {
+		d.Log.Warn("an invitation's outcome is unknown", "chat", in.ChatID, "users", missing, "error", addErr, "verify_error", err)
+		return errorResult(fmt.Sprintf("The outcome of inviting %s to %s is unknown: the request may have reached Bitrix24 but no answer came back (%s), and reading the membership to check failed too (%s).\nHint: call list_dialog_users on %s with fields=\"ids\" to see who is a member now, then invite only those still missing.",
+			join(missing), dialog, describeErr(addErr), describeErr(err), dialog))
+	}
 	if err != nil {
 		res := bitrixErrorResult(ctx, err, nil)
 		res.Content = append(res.Content, mcp.NewTextContent(fmt.Sprintf(
@@ -97,13 +115,46 @@ func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallT
 	}
 	now := idSet(after.Users)
 	for _, id := range missing {
-		if now[id] {
+		switch {
+		case now[id]:
 			out.Added = append(out.Added, id)
-		} else {
+		case addErr != nil:
+			out.NotAdded = append(out.NotAdded, NotAdded{ID: id, Reason: "Bitrix24's answer was lost and the user is not a member afterwards: the invitation did not land (safe to try again)"})
+		default:
 			out.NotAdded = append(out.NotAdded, NotAdded{ID: id, Reason: "Bitrix24 accepted the id but the user is not a member afterwards: the id is unknown, the user is dismissed, or cannot join this chat"})
 		}
 	}
-	return dataResult(out, addSummary(out), addData(out))
+	summary := addSummary(out)
+	if addErr != nil {
+		d.Log.Warn("an invitation's answer was lost; membership read to verify", "chat", in.ChatID, "error", addErr)
+		summary = fmt.Sprintf("Bitrix24's answer to the invitation was lost (%s), so the membership was read to find out. %s", describeErr(addErr), summary)
+	}
+	return dataResult(out, summary, addData(out))
+}
+
+// verifyTimeout bounds the membership read after a write whose answer was lost.
+const verifyTimeout = 30 * time.Second
+
+// outcomeUnknown reports a write error after which the write may have been
+// applied: no answer (transport failure, cancellation, timeout) or a server
+// fault. Bitrix24's own refusals mean it was not.
+func outcomeUnknown(err error) bool {
+	var te *bitrix.TransportError
+	return errors.As(err, &te) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || bitrix.IsTransient(err)
+}
+
+// describeErr words an error for a model, never naming a retry that did not happen.
+func describeErr(err error) string {
+	var te *bitrix.TransportError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Sprintf("%s after %d attempt(s)", te.Msg, te.Attempts)
+	case errors.Is(err, context.Canceled):
+		return "the call was cancelled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the call timed out"
+	}
+	return err.Error()
 }
 
 // maxMembership bounds a membership read: a chat larger than this is read

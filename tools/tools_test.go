@@ -352,3 +352,22 @@ func TestTextChannelCarriesTheData(t *testing.T) {
 		t.Fatalf("small budget: truncated=%v count=%d ids=%d", members.Truncated, members.Count, len(members.MemberIDs))
 	}
 }
+
+// An invitation whose answer is lost is verified, not guessed: the users
+// were added, and the result says so (and that the answer was lost).
+func TestAddChatUsersAnswerLost(t *testing.T) {
+	h := newHarness(t)
+	h.portal.LoseAnswers(bitrix.MethodChatUserAdd, 100)
+	res := h.call(t, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291, 777777}})
+	out := testkit.Structured[tools.AddChatUsersOutput](t, res)
+	if !slices.Equal(out.Added, []int{1291}) || len(out.NotAdded) != 1 || !slices.Contains(h.portal.Members(2935), 1291) {
+		t.Fatalf("%+v", out)
+	}
+	text := testkit.Text(res)
+	if !strings.Contains(text, "answer to the invitation was lost") || strings.Contains(text, "retried") || !strings.Contains(text, "attempt(s)") {
+		t.Fatalf("the text must say the answer was lost and how many requests were tried:\n%s", text)
+	}
+	if n := h.portal.Stats().AddUserCalls; n != 1 {
+		t.Fatalf("the write was sent %d times: a write whose answer is lost is verified, not resent", n)
+	}
+}
