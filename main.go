@@ -42,7 +42,12 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		return status
 	}
 	logger := newLogger(cfg, stderr)
-	a, err := app.New(cfg, appOptions(logger))
+	opts := appOptions(logger)
+	calls := newCallTracker()
+	if cfg.Transport != "stdio" {
+		opts.ServerOptions = append(opts.ServerOptions, server.WithToolHandlerMiddleware(calls.middleware))
+	}
+	a, err := app.New(cfg, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitStatus(err)
@@ -58,7 +63,7 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 	case "stdio":
 		err = serveStdio(ctx, a.MCP, stdin, stdout, logger)
 	default:
-		err = serveNetwork(ctx, cfg, a.MCP, logger)
+		err = serveNetwork(ctx, cfg, a.MCP, logger, calls)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("server stopped", "error", err)
@@ -118,7 +123,7 @@ func serveStdio(ctx context.Context, s *server.MCPServer, stdin io.Reader, stdou
 	// behind the rate limiter's waits.
 	server.WithWorkerPoolSize(64)(stdio)
 	server.WithQueueSize(1000)(stdio)
-	err := stdio.Listen(ctx, stdin, stdout)
+	err := stdio.Listen(ctx, limitLines(stdin, maxStdioMessage), stdout)
 	if errors.Is(err, io.EOF) {
 		return nil
 	}

@@ -376,3 +376,100 @@ func waitHealthy(t *testing.T, base string) {
 	}
 	t.Fatal("server never became healthy")
 }
+
+// A JSON-RPC line over the limit is refused with an error for its id, never
+// held whole, and the server goes on.
+func TestStdioOversizedMessage(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(binPath, "--demo")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(make([]byte, 1<<20), 1<<20)
+	next := func() string {
+		if !lines.Scan() {
+			t.Fatal("no answer")
+		}
+		return lines.Text()
+	}
+	fmt.Fprintln(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	next()
+	fmt.Fprintln(stdin, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	go func() {
+		fmt.Fprintf(stdin, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"%s","id":99}}}`+"\n", strings.Repeat("x", 6<<20))
+		fmt.Fprintln(stdin, `{"jsonrpc":"2.0","id":8,"method":"tools/list"}`)
+	}()
+	if got := next(); !strings.Contains(got, `"id":7`) || !strings.Contains(got, `"error"`) || !strings.Contains(got, "over 4 MiB refused") {
+		t.Fatalf("oversized line: %.300s", got)
+	}
+	if got := next(); !strings.Contains(got, `"id":8`) || !strings.Contains(got, "list_dialog_users") {
+		t.Fatalf("after it: %.200s", got)
+	}
+}
+
+// Two processes (two desktop clients) with the same OAuth settings and token
+// file: each expiry costs one refresh, and neither burns the other's pair.
+func TestTwoProcessesShareTheTokenFile(t *testing.T) {
+	t.Parallel()
+	p := bitrixtest.Start(t, nil)
+	f := p.Fixture()
+	env := testkit.EnvList(map[string]string{
+		"BITRIX24_CLIENT_ENDPOINT": p.ClientEndpoint(), "BITRIX24_ACCESS_TOKEN": f.OAuth.AccessToken,
+		"BITRIX24_REFRESH_TOKEN": f.OAuth.RefreshToken, "BITRIX24_CLIENT_ID": f.OAuth.ClientID,
+		"BITRIX24_CLIENT_SECRET": f.OAuth.ClientSecret, "BITRIX24_OAUTH_TOKEN_URL": p.TokenURL(),
+		"BITRIX24_TOKEN_FILE": filepath.Join(t.TempDir(), "tokens.json"), "LOG_LEVEL": "debug",
+	})
+	a := startStdio(t, env, mcp.ProtocolVersion20251125)
+	b := startStdio(t, env, mcp.ProtocolVersion20251125)
+	failures := 0
+	for round := 0; round < 5; round++ {
+		p.ExpireToken()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, s := range []*stdioSession{a, b, a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if res := s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935"}); res.IsError {
+					mu.Lock()
+					failures++
+					mu.Unlock()
+					t.Log(testkit.Text(res))
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	logs := a.stderr.String() + b.stderr.String()
+	if n := p.Stats().Refreshes; n != 5 || failures != 0 || strings.Contains(logs, "invalid_grant") {
+		t.Fatalf("5 expiries: %d refreshes, %d failed calls", n, failures)
+	}
+	p.AssertNoSecret(t, "the logs", logs)
+	t.Logf("two processes, 5 expiries: %d refreshes, %d failed calls, %d invalid_grant", p.Stats().Refreshes, failures, strings.Count(logs, "invalid_grant"))
+}
+
+// Numbers JSON cannot carry exactly, end to end over stdio: refused, naming
+// the parameter, with nothing sent to Bitrix24.
+func TestStdioUnsafeNumbersReachNothing(t *testing.T) {
+	t.Parallel()
+	p := bitrixtest.Start(t, nil)
+	s := startStdio(t, portalEnv(p, "BITRIX24_READ_ONLY=no"), mcp.ProtocolVersion20251125)
+	for _, tc := range []struct{ tool, args, param string }{
+		{"add_chat_users", `{"chat_id": 9223372036854775808, "user_ids": [1]}`, "chat_id"},
+		{"add_chat_users", `{"chat_id": 2935, "user_ids": [1e300]}`, "user_ids[0]"},
+		{"add_chat_users", `{"chat_id": 2935, "user_ids": [9007199254740993]}`, "user_ids[0]"},
+		{"add_chat_users", `{"chat_id": 2935, "user_ids": [1], "dry_run": "yes"}`, "dry_run"},
+		{"list_dialog_users", `{"dialog_id": "chat1", "all": 1}`, "all"},
+	} {
+		res := testkit.Call(t, s.client, tc.tool, json.RawMessage(tc.args))
+		testkit.WantToolError(t, res, "- "+tc.param+":", "nothing was sent")
+	}
+	if n := p.Stats().Requests; n != 0 {
+		t.Fatalf("%d requests reached the portal", n)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
@@ -50,8 +51,9 @@ func startNetwork(t *testing.T, p *bitrixtest.Portal, env map[string]string, arg
 	cfg := testkit.Config(t, base, append([]string{"--transport", "http"}, args...)...)
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := testkit.Assemble(t, cfg, app.Options{Logger: logger})
-	n := newNetwork(cfg, a.MCP, logger)
+	calls := newCallTracker()
+	a := testkit.Assemble(t, cfg, app.Options{Logger: logger, ServerOptions: []server.ServerOption{server.WithToolHandlerMiddleware(calls.middleware)}})
+	n := newNetwork(cfg, a.MCP, logger, calls)
 	srv := httptest.NewServer(n.handler)
 	t.Cleanup(srv.Close)
 	return &netServer{url: srv.URL, net: n, http: srv, portal: p, logs: logs, client: a.Client}

@@ -26,6 +26,10 @@ type Config struct {
 	Stateless bool
 	AuthToken bitrix.Secret
 
+	AllowedOrigins []string // browser origins the HTTP transports answer
+	MaxConnections int
+	MaxSessions    int
+
 	Bitrix bitrix.Config
 	Tools  tools.Settings
 
@@ -203,4 +207,21 @@ func parseChatIDs(raw string) (map[int]bool, error) {
 		ids[id] = true
 	}
 	return ids, nil
+}
+
+// parseOrigins reads a comma list of origins: scheme://host[:port], no path.
+func parseOrigins(raw string) ([]string, error) {
+	var out []string
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimRight(strings.TrimSpace(part), "/")
+		if part == "" {
+			continue
+		}
+		u, err := url.Parse(part)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || part == "*" {
+			return nil, fmt.Errorf("%q is not an origin; use scheme://host[:port], such as https://app.example.com (no wildcards)", part)
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out, nil
 }

@@ -102,6 +102,16 @@ func Settings() []Setting {
 			func(c *Config) *bool { return &c.Stateless }),
 		secret("MCP_AUTH_TOKEN", "Bearer token http and sse clients must send; required off loopback.",
 			func(c *Config) *bitrix.Secret { return &c.AuthToken }),
+		{Flag: "allowed-origins", Env: "MCP_ALLOWED_ORIGINS", Kind: KindString,
+			Help: "Comma list of browser origins (https://app.example.com) that may use the HTTP transports; a request from any other Origin gets 403.",
+			set: func(c *Config, raw string) (err error) {
+				c.AllowedOrigins, err = parseOrigins(raw)
+				return err
+			}},
+		number("max-connections", "MCP_MAX_CONNECTIONS", 512, 4, 100000, "Most HTTP connections open at once; one more is answered 503.",
+			func(c *Config) *int { return &c.MaxConnections }),
+		number("max-sessions", "MCP_MAX_SESSIONS", 1000, 1, 1000000, "Most live Streamable HTTP sessions (idle ones end after 30 minutes); a new one past it is refused.",
+			func(c *Config) *int { return &c.MaxSessions }),
 		{Flag: "log-level", Env: "LOG_LEVEL", Default: "info", Kind: KindString, Help: "debug (one line per Bitrix24 call), info, warn or error. Logs go to stderr.",
 			set: func(c *Config, raw string) error {
 				if c.LogLevel.UnmarshalText([]byte(raw)) != nil {

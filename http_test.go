@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
+)
+
+func request(t *testing.T, method, url string, header map[string]string, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
+
+// A web page must not drive a token-less loopback server: Origin is checked
+// on every endpoint, POSTs must be JSON, and no wildcard CORS is sent.
+func TestCrossOriginRefused(t *testing.T) {
+	p := bitrixtest.Start(t, nil)
+	ns := startNetwork(t, p, map[string]string{"MCP_AUTH_TOKEN": "", "MCP_ALLOWED_ORIGINS": "https://app.example.com"})
+	evil := map[string]string{"Origin": "https://evil.example", "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	refused := 0
+	for _, tc := range []struct {
+		method, path string
+		header       map[string]string
+		body         string
+		status       int
+	}{
+		{"POST", "/mcp", evil, initializeBody, 403},
+		{"GET", "/sse", evil, "", 403},
+		{"POST", "/message?sessionId=x", evil, initializeBody, 403},
+		{"OPTIONS", "/mcp", evil, "", 403},
+		{"GET", "/healthz", evil, "", 403},
+		{"POST", "/message?sessionId=x", map[string]string{"Content-Type": "text/plain"}, initializeBody, 415},
+		{"POST", "/mcp", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json, text/event-stream"}, initializeBody, 415},
+	} {
+		resp := request(t, tc.method, ns.url+tc.path, tc.header, tc.body)
+		if resp.StatusCode != tc.status || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Fatalf("%s %s: status %d (want %d), Access-Control-Allow-Origin %q", tc.method, tc.path, resp.StatusCode, tc.status, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+		refused++
+	}
+	t.Logf("%d cross-origin or non-JSON attempts refused", refused)
+	if p.Stats().Requests != 0 {
+		t.Fatal("a refused request reached the portal")
+	}
+
+	// The allowed origin is answered by name, preflight included.
+	good := map[string]string{"Origin": "https://app.example.com", "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	resp := request(t, "OPTIONS", ns.url+"/mcp", map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"}, "")
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp = request(t, "POST", ns.url+"/mcp", good, initializeBody)
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Fatalf("allowed origin: %d %v", resp.StatusCode, resp.Header)
+	}
+	// No Origin (a desktop client): served, and the SSE stream carries no wildcard.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", ns.url+"/sse", nil)
+	sse, err := http.DefaultClient.Do(req)
+	if err != nil || sse.StatusCode != 200 || sse.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("sse without Origin: %v %v", err, sse)
+	}
+	sse.Body.Close()
+	// The bearer scheme is case-insensitive.
+	ns2 := startNetwork(t, p, nil)
+	for _, auth := range []string{"Bearer " + testToken, "bearer " + testToken, "BEARER " + testToken} {
+		resp := request(t, "POST", ns2.url+"/mcp", map[string]string{"Authorization": auth, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}, initializeBody)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%q: %d", auth, resp.StatusCode)
+		}
+	}
+}
+
+// serveForReal serves a network handler the way serveNetwork does: the
+// connection cap and the read deadlines, on loopback.
+func serveForReal(t *testing.T, ns *netServer, maxConns int, readTimeout time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newHTTPServer(ns.net.handler, readTimeout)
+	go srv.Serve(newCapListener(ln, maxConns))
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// Connections that send headers and then nothing are cut off at the read
+// deadline, and past the connection cap new ones are answered at once.
+func TestSlowBodiesAreCutOff(t *testing.T) {
+	p := bitrixtest.Start(t, nil)
+	ns := startNetwork(t, p, nil)
+	const maxConns, slow = 20, 30
+	base := serveForReal(t, ns, maxConns, 500*time.Millisecond)
+	addr := strings.TrimPrefix(base, "http://")
+	var conns []net.Conn
+	for i := 0; i < slow; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", addr, testToken)
+	}
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	// Those past the cap hear 503 at once.
+	refusedAtOnce := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		if strings.Contains(line, "503") {
+			refusedAtOnce++
+		}
+	}
+	if refusedAtOnce != slow-maxConns {
+		t.Fatalf("%d of %d connections refused at the cap of %d", refusedAtOnce, slow, maxConns)
+	}
+	// The slow ones are cut off at the read deadline; then /healthz answers.
+	time.Sleep(600 * time.Millisecond)
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz after the deadline: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	t.Logf("%d slow connections: %d held at the cap of %d and cut off at the read deadline, %d refused at once; /healthz answers after the deadline", slow, maxConns, maxConns, refusedAtOnce)
+}
+
+// Streamable HTTP sessions end at DELETE, and at most MCP_MAX_SESSIONS live.
+func TestSessionsAreCapped(t *testing.T) {
+	p := bitrixtest.Start(t, nil)
+	ns := startNetwork(t, p, map[string]string{"MCP_MAX_SESSIONS": "3"})
+	h := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	var ids []string
+	for i := 0; i < 3; i++ {
+		resp := request(t, "POST", ns.url+"/mcp", h, initializeBody)
+		if resp.StatusCode != 200 || resp.Header.Get("Mcp-Session-Id") == "" {
+			t.Fatalf("session %d: %d", i, resp.StatusCode)
+		}
+		ids = append(ids, resp.Header.Get("Mcp-Session-Id"))
+	}
+	resp := request(t, "POST", ns.url+"/mcp", h, initializeBody)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "MCP_MAX_SESSIONS") || !strings.Contains(string(body), `"id":1`) {
+		t.Fatalf("past the cap: %d %s", resp.StatusCode, body)
+	}
+	del := map[string]string{"Authorization": "Bearer " + testToken, "Mcp-Session-Id": ids[0], "Mcp-Protocol-Version": "2025-11-25"}
+	if resp := request(t, "DELETE", ns.url+"/mcp", del, ""); resp.StatusCode != 200 {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+	if resp := request(t, "POST", ns.url+"/mcp", h, initializeBody); resp.StatusCode != 200 {
+		t.Fatalf("after DELETE a new session fits: %d", resp.StatusCode)
+	}
+	// An idle session expires.
+	m := newSessionManager(2, 50*time.Millisecond)
+	id := m.Generate()
+	m.Generate()
+	if m.hasRoom() {
+		t.Fatal("two of two")
+	}
+	time.Sleep(80 * time.Millisecond)
+	if _, err := m.Validate(id); err == nil || !m.hasRoom() {
+		t.Fatal("idle sessions must expire")
+	}
+}
+
+// A legacy SSE session may queue only so many calls; the rest are refused at
+// once, and when its stream closes its calls stop calling Bitrix24.
+func TestSSEBackpressure(t *testing.T) {
+	p := bitrixtest.Start(t, nil)
+	p.SetLatency(200 * time.Millisecond)
+	ns := startNetwork(t, p, map[string]string{"BITRIX24_RATE_LIMIT": "2", "BITRIX24_RATE_BURST": "5"})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", ns.url+"/sse", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	endpoint := ""
+	sc := bufio.NewScanner(stream.Body)
+	for sc.Scan() {
+		if after, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			endpoint = after
+			break
+		}
+	}
+	go io.Copy(io.Discard, stream.Body)
+	h := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json"}
+	post := func(body string) *http.Response { return request(t, "POST", ns.url+endpoint, h, body) }
+	post(initializeBody)
+	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	accepted, refused := 0, 0
+	for i := 0; i < 100; i++ {
+		resp := post(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"%d"}}}`, 100+i, 200000+i))
+		switch resp.StatusCode {
+		case http.StatusAccepted:
+			accepted++
+		case http.StatusTooManyRequests:
+			refused++
+			body, _ := io.ReadAll(resp.Body)
+			if !strings.Contains(string(body), fmt.Sprintf(`"id":%d`, 100+i)) {
+				t.Fatalf("the refusal must carry the call's id: %s", body)
+			}
+		}
+	}
+	if accepted != maxCallsPerSSESession || refused != 100-maxCallsPerSSESession {
+		t.Fatalf("accepted %d, refused %d", accepted, refused)
+	}
+	// The client leaves: its queued calls stop.
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	time.Sleep(300 * time.Millisecond)
+	after := p.Stats().Requests
+	time.Sleep(1500 * time.Millisecond)
+	if n := p.Stats().Requests - after; n > 1 {
+		t.Fatalf("%d requests reached the portal after the client left", n)
+	}
+}
+
+// On SIGTERM, a legacy SSE call whose POST was answered 202 still finishes
+// and its result is delivered.
+func TestSSECallsDrainOnShutdown(t *testing.T) {
+	p := bitrixtest.Start(t, nil)
+	p.SetLatency(600 * time.Millisecond)
+	ns := startNetwork(t, p, nil)
+	c := connect(t, ns, "sse", mcp.ProtocolVersion20251125, testToken)
+	done := make(chan *mcp.CallToolResult, 1)
+	go func() {
+		done <- testkit.Call(t, c, "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019}})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); ns.net.shutdown(&http.Server{Handler: ns.net.handler}) }()
+	select {
+	case res := <-done:
+		if res.IsError || !strings.Contains(testkit.Text(res), "added: 1019") {
+			t.Fatalf("the call in flight: %s", testkit.Text(res))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the SSE call's result was never delivered")
+	}
+	wg.Wait()
+}
