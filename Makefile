@@ -14,11 +14,13 @@ test:
 	go vet ./...
 	go test -race -count=1 ./...
 
-# Micro-benchmarks, then the scenario table (about a minute: the naive
-# client it is compared with really waits on the 2/s limit).
+# Micro-benchmarks, the scenario table (about a minute: the naive client it
+# is compared with really waits on the 2/s limit), then the HTTP soak table
+# (about 30 s).
 bench:
 	go test -run '^$$' -bench . -benchmem ./bitrix/ ./tools/
 	go test -run '^$$' -bench Scenarios -benchtime 1x .
+	go test -run '^$$' -bench Soak -benchtime 1x .
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
