@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -133,5 +135,21 @@ func TestSettingsTable(t *testing.T) {
 		if err := s.set(&Config{}, s.Default); err != nil {
 			t.Errorf("%s: default %q does not parse: %v", s.Env, s.Default, err)
 		}
+	}
+}
+
+// OAuth without BITRIX24_TOKEN_FILE keeps the pair in the user's config
+// directory, one file per portal, so a restart or `check` finds it.
+func TestDefaultTokenFile(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	cfg, err := load(t, map[string]string{"BITRIX24_CLIENT_ENDPOINT": "https://portal.example.com:8443/rest/", "BITRIX24_ACCESS_TOKEN": "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := os.UserConfigDir()
+	want := filepath.Join(dir, "bitrix24-chat-mcp", "tokens-portal.example.com_8443.json")
+	if cfg.Bitrix.OAuth.TokenFile != want {
+		t.Fatalf("token file %q, want %q", cfg.Bitrix.OAuth.TokenFile, want)
 	}
 }
