@@ -33,7 +33,7 @@ func (n *network) guard(next http.Handler) http.Handler {
 
 		origin := r.Header.Get("Origin")
 		if origin != "" {
-			if !n.originAllowed(origin) {
+			if !n.originAllowed(origin, r.Host) {
 				n.log.Warn("refused a cross-origin request", "origin", origin, "path", r.URL.Path)
 				http.Error(w, "origin "+origin+" is not allowed: add it to MCP_ALLOWED_ORIGINS (--allowed-origins) if a page there should use this server", http.StatusForbidden)
 				return
@@ -95,11 +95,16 @@ func bearerMatches(header string, token []byte) bool {
 	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), token) == 1
 }
 
-// originAllowed matches an Origin header against MCP_ALLOWED_ORIGINS.
-func (n *network) originAllowed(origin string) bool {
+// originAllowed matches an Origin header against MCP_ALLOWED_ORIGINS. The
+// server's own origin (the Host the request was sent to) is allowed too: no
+// other site's page carries it, and a rebinding page names its own host.
+func (n *network) originAllowed(origin, host string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
 		return false
+	}
+	if strings.EqualFold(u.Host, host) {
+		return true
 	}
 	for _, allowed := range n.cfg.AllowedOrigins {
 		if strings.EqualFold(strings.TrimRight(allowed, "/"), u.Scheme+"://"+u.Host) {

@@ -76,6 +76,11 @@ func TestCrossOriginRefused(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
 		t.Fatalf("allowed origin: %d %v", resp.StatusCode, resp.Header)
 	}
+	// The server's own origin passes (the conformance suite's DNS-rebinding check sends it).
+	own := map[string]string{"Origin": ns.url, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	if resp := request(t, "POST", ns.url+"/mcp", own, initializeBody); resp.StatusCode != 200 {
+		t.Fatalf("own origin: %d", resp.StatusCode)
+	}
 	// No Origin (a desktop client): served, and the SSE stream carries no wildcard.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
