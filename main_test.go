@@ -222,7 +222,7 @@ func TestStdioAllToolsBothProtocols(t *testing.T) {
 			}
 			names := testkit.ToolNames(t, s.client)
 			slices.Sort(names)
-			if !slices.Equal(names, []string{"add_chat_users", "bot_chat_members", "get_bot_chat", "list_dialog_users"}) {
+			if !slices.Equal(names, []string{"add_chat_users", "bot_chat_members", "find_chats", "find_users", "get_bot_chat", "get_chat", "list_dialog_users"}) {
 				t.Fatalf("tools: %v", names)
 			}
 			if n := p.Stats().Requests; n != 0 {

@@ -39,7 +39,7 @@ func checkEveryTool(t *testing.T, c *client.Client, version string) {
 	if got := c.ProtocolVersion(); got != version {
 		t.Fatalf("negotiated %s, asked for %s", got, version)
 	}
-	if names := testkit.ToolNames(t, c); len(names) != 4 {
+	if names := testkit.ToolNames(t, c); len(names) != 7 {
 		t.Fatalf("tools/list: %v", names)
 	}
 	for _, tc := range []struct {
@@ -47,6 +47,9 @@ func checkEveryTool(t *testing.T, c *client.Client, version string) {
 		args       map[string]any
 		text, data string // in the text; in the JSON of structuredContent
 	}{
+		{"find_chats", map[string]any{"query": "Sales"}, "\n2935 | chat2935 | Sales team | chat |", `"dialog_id":"chat2935"`},
+		{"find_users", map[string]any{"query": "Peterson"}, "\n99 | Catherine Peterson | user |", `"name":"Catherine Peterson"`},
+		{"get_chat", map[string]any{"dialog_id": "chat2935"}, "\nname: Sales team\n", `"name":"Sales team"`},
 		{"list_dialog_users", map[string]any{"dialog_id": "chat2935"}, "\n1269 | Alexander Smith | user |", `"name":"Alexander Smith"`},
 		{"add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019, 1271}, "dry_run": true}, "\nadded: 1019\nalready_members: 1271", `"already_members":[1271]`},
 		{"bot_chat_members", map[string]any{"chat_id": 2725}, "\nmember_ids: ", `"member_ids":[`},

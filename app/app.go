@@ -20,7 +20,7 @@ import (
 // Name is the server's name in MCP's serverInfo.
 const Name = "bitrix24-chat-mcp"
 
-const instructions = `Tools for Bitrix24 chat membership. list_dialog_users answers who is in a chat or dialog; add_chat_users invites users and reports who was really added; bot_chat_members and get_bot_chat look through the configured chat bot. Chats are named chatN (N is the numeric chat id).`
+const instructions = `Tools for Bitrix24 chat membership. find_chats and find_users turn names into ids; get_chat shows a chat; list_dialog_users answers who is in a chat or dialog; add_chat_users invites users and reports who was really added; remove_chat_users (when enabled) removes them; bot_chat_members and get_bot_chat look through the configured chat bot. Chats are named chatN (N is the numeric chat id). The invite_to_chat prompt walks the whole invitation.`
 
 // Options are what the assembly needs besides the configuration.
 type Options struct {
@@ -77,6 +77,8 @@ func New(cfg *Config, o Options) (*App, error) {
 		server.WithToolCapabilities(false),
 		server.WithLogging(),
 		server.WithRecovery(),
+		server.WithPromptCapabilities(false),
+		server.WithElicitation(),
 		server.WithInstructions(instructions),
 	}, o.ServerOptions...)
 	a.MCP = server.NewMCPServer(Name, o.Version, opts...)

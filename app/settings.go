@@ -74,8 +74,12 @@ func Settings() []Setting {
 				c.Tools.AllowedChatIDs, err = parseChatIDs(raw)
 				return err
 			}},
-		number("max-invite", "BITRIX24_MAX_INVITE", tools.DefaultMaxInvite, 1, 1000, "Most users add_chat_users takes in one call.",
+		number("max-invite", "BITRIX24_MAX_INVITE", tools.DefaultMaxInvite, 1, 1000, "Most users add_chat_users and remove_chat_users take in one call.",
 			func(c *Config) *int { return &c.Tools.MaxInvite }),
+		boolean("enable-remove", "BITRIX24_ENABLE_REMOVE", "Offer remove_chat_users (never in read-only mode); it asks the human first when the client can.",
+			func(c *Config) *bool { return &c.Tools.EnableRemove }),
+		number("confirm-over", "BITRIX24_CONFIRM_OVER", tools.DefaultConfirmOver, 0, 1000, "add_chat_users asks the human to confirm an invitation of more users than this, when the client can ask.",
+			func(c *Config) *int { return &c.Tools.ConfirmOver }),
 
 		number("max-result-chars", "BITRIX24_MAX_RESULT_CHARS", tools.DefaultMaxResultChars, 4000, 10000000,
 			"Most characters a tool result holds in each channel (text, and structured JSON); about 3 characters a token. Listings past it stop early with next_offset.",

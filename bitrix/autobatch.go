@@ -27,6 +27,12 @@ var autoBatchable = map[string]bool{
 	strings.ToLower(MethodBotV2ChatGet):    true,
 	"scope":                                true,
 	"user.current":                         true,
+	strings.ToLower(MethodSearchUsers):     true,
+	strings.ToLower(MethodUserSearch):      true,
+	strings.ToLower(MethodUsersByID):       true,
+	strings.ToLower(MethodSearchChats):     true,
+	strings.ToLower(MethodRecent):          true,
+	strings.ToLower(MethodDialogGet):       true,
 }
 
 // isWrite reports a method that changes the portal. Only reads are retried

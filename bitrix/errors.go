@@ -48,6 +48,7 @@ const (
 	CodeAccessError        = "ACCESS_ERROR"
 	CodeAccessDenied       = "ACCESS_DENIED"
 	CodeAccessDeniedExtend = "ACCESS_DENIED_EXTEND"
+	CodeAccessDeniedKick   = "ACCESS_DENIED_KICK"
 	CodeMethodNotFound     = "ERROR_METHOD_NOT_FOUND"
 	CodeBatchLength        = "ERROR_BATCH_LENGTH_EXCEEDED"
 

@@ -43,7 +43,7 @@ func addChatUsersSpec() spec {
 		description: `Invite users into a Bitrix24 group chat (im.chat.user.add) and report exactly who was added.
 
 The tool first reads the chat's current membership and sends only the users who are missing, then reads it again to verify: Bitrix24 answers "true" even for unknown or dismissed user ids, so those are reported under not_added with a reason rather than claimed as added. Calling it twice with the same users is safe.
-New members do not see earlier messages unless hide_history is false. Use dry_run to preview. Find user ids with list_dialog_users (for example on a chat they are in, or on the private dialog "N" for user N).
+New members do not see earlier messages unless hide_history is false. Use dry_run to preview. Inviting more than BITRIX24_CONFIRM_OVER (default 20) people asks the human to confirm first, when the client supports it. Find user ids by name with find_users, and chats with find_chats.
 
 Example: {"chat_id": 2935, "user_ids": [99, 1271], "hide_history": false}`,
 		readOnly:    false,
@@ -86,6 +86,21 @@ func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallT
 	if in.DryRun || len(missing) == 0 {
 		out.Added = append(out.Added, missing...)
 		return dataResult(out, addSummary(out), addData(out))
+	}
+	if len(missing) > d.Settings.ConfirmOver {
+		names := map[int]string{}
+		if users, err := d.Client.UsersByID(ctx, missing); err == nil {
+			for _, u := range users {
+				names[int(u.ID)] = u.Name
+			}
+		}
+		msg := fmt.Sprintf("Invite %d people to %s: %s?", len(missing), chatName(ctx, d, dialog), peopleNames(missing, names))
+		switch answer, ask := confirmChange(ctx, msg); answer {
+		case askingFirst:
+			return ask
+		case declined:
+			return errorResult(fmt.Sprintf("The invitation to %s was declined by the user; nothing was sent to Bitrix24.", dialog))
+		}
 	}
 	addErr := d.Client.ChatUserAdd(ctx, in.ChatID, missing, hide)
 	if addErr != nil && !outcomeUnknown(addErr) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
@@ -22,7 +23,7 @@ var annotationKeywords = map[string]bool{"description": true, "default": true, "
 // checks that the tool refuses it naming the parameter, with nothing sent.
 // A keyword this test cannot break fails it: a new keyword must be covered.
 func TestEveryKeywordIsEnforced(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, func(c *app.Config) { c.Tools.EnableRemove = true })
 	list, err := h.client.ListTools(context.Background(), mcp.ListToolsRequest{})
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,8 @@ import (
 
 // specs lists every tool, in the order tools/list shows them.
 func specs() []spec {
-	return []spec{listDialogUsersSpec(), addChatUsersSpec(), botChatMembersSpec(), getBotChatSpec()}
+	return []spec{findChatsSpec(), findUsersSpec(), getChatSpec(), listDialogUsersSpec(), addChatUsersSpec(),
+		removeChatUsersSpec(), botChatMembersSpec(), getBotChatSpec()}
 }
 
 // Info is what schema and README generation need to know of a tool.
@@ -41,7 +42,7 @@ func Register(s *server.MCPServer, d *Deps) error {
 		d.Settings.MaxInvite = DefaultMaxInvite
 	}
 	for _, sp := range specs() {
-		if d.Settings.ReadOnly && !sp.readOnly {
+		if d.Settings.ReadOnly && !sp.readOnly || sp.enabled != nil && !sp.enabled(d.Settings) {
 			continue
 		}
 		tool, err := buildTool(sp, d.Settings)
@@ -50,6 +51,7 @@ func Register(s *server.MCPServer, d *Deps) error {
 		}
 		s.AddTool(tool, handler(sp, newArgChecker(sp, tool.RawInputSchema), d))
 	}
+	registerPrompts(s, d.Settings)
 	return nil
 }
 
@@ -63,7 +65,7 @@ func buildTool(sp spec, st Settings) (mcp.Tool, error) {
 	if err != nil {
 		return mcp.Tool{}, fmt.Errorf("tools: schema for %s missing; run make schemas: %w", sp.name, err)
 	}
-	if sp.name == "add_chat_users" && st.MaxInvite != DefaultMaxInvite {
+	if (sp.name == "add_chat_users" || sp.name == "remove_chat_users") && st.MaxInvite != DefaultMaxInvite {
 		// The one configurable bound: served as configured, so the schema the
 		// model sees is the rule the server applies.
 		if in, err = withMaxItems(in, "user_ids", st.MaxInvite); err != nil {
@@ -105,7 +107,7 @@ func handler(sp spec, args *argChecker, d *Deps) server.ToolHandlerFunc {
 		clean, problems := args.check(rawArguments(req))
 		if len(problems) == 0 {
 			d.Log.Debug("tool call", "tool", sp.name)
-			res, err := sp.run(withProgress(ctx, req), d, clean)
+			res, err := sp.run(withCall(ctx, req, clean), d, clean)
 			if err == nil {
 				return res, nil
 			}

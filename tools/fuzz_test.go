@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
@@ -19,12 +20,14 @@ func FuzzToolArguments(f *testing.F) {
 		`{"chat_id":2725}`, `{"chat_id":2725,"bot_id":"456"}`, `{"dialog_id":"chat5","bot_id":457}`,
 		`{"dialog_id":"chat99999999999999999999999"}`, `{"chat_id":9223372036854775807,"user_ids":[1]}`,
 		`{"dialog_id":"chat1","keep_external_types":[{"a":1}]}`, `{"dialog_id":"\u0000"}`,
+		`{"query":"Peterson"}`, `{"ids":[99,777777]}`, `{"department":"Sales","offset":49}`, `{"query":"Sales","offset":1}`,
+		`{"dialog_id":"sg12"}`, `{"chat_id":4000,"user_ids":[1403],"dry_run":true}`, `{"chat_id":2725,"user_ids":[1291]}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), s)
 	}
-	h := newHarness(f)
-	names := []string{"list_dialog_users", "add_chat_users", "bot_chat_members", "get_bot_chat"}
+	h := newHarness(f, func(c *app.Config) { c.Tools.EnableRemove = true })
+	names := []string{"list_dialog_users", "add_chat_users", "bot_chat_members", "get_bot_chat", "find_users", "find_chats", "get_chat", "remove_chat_users"}
 	f.Fuzz(func(t *testing.T, which uint8, raw string) {
 		var args any
 		if json.Unmarshal([]byte(raw), &args) != nil {

@@ -15,31 +15,9 @@ type GetBotChatInput struct {
 	BotArg
 }
 
-// BotChat is a chat's details with snake_case keys.
-type BotChat struct {
-	ID            int     `json:"id" jsonschema:"required"`
-	DialogID      string  `json:"dialog_id" jsonschema:"required"`
-	Name          string  `json:"name" jsonschema:"required"`
-	Description   string  `json:"description" jsonschema:"required"`
-	Type          string  `json:"type" jsonschema:"required" jsonschema_description:"chat, open, channel, private, general..."`
-	Owner         int     `json:"owner" jsonschema:"required" jsonschema_description:"User id of the owner (0 for none)."`
-	Role          string  `json:"role" jsonschema:"required" jsonschema_description:"The bot's role: owner, manager, member, guest or none."`
-	UserCounter   int     `json:"user_counter" jsonschema:"required" jsonschema_description:"Number of members."`
-	ManagerIDs    []int   `json:"manager_ids" jsonschema:"required"`
-	MutedUserIDs  []int   `json:"muted_user_ids" jsonschema:"required"`
-	DateCreate    *string `json:"date_create" jsonschema:"required,nullable"`
-	LastMessageID *int    `json:"last_message_id" jsonschema:"required,nullable"`
-	MessageCount  int     `json:"message_count" jsonschema:"required"`
-	Color         *string `json:"color" jsonschema:"required,nullable"`
-	Avatar        string  `json:"avatar" jsonschema:"required"`
-	Extranet      bool    `json:"extranet" jsonschema:"required"`
-	EntityType    string  `json:"entity_type" jsonschema:"required"`
-	EntityID      string  `json:"entity_id" jsonschema:"required"`
-}
-
 // GetBotChatOutput is get_bot_chat's result.
 type GetBotChatOutput struct {
-	Chat BotChat `json:"chat" jsonschema:"required"`
+	Chat ChatDetails `json:"chat" jsonschema:"required"`
 }
 
 func getBotChatSpec() spec {
@@ -79,20 +57,11 @@ func getBotChat(ctx context.Context, d *Deps, in GetBotChatInput) *mcp.CallToolR
 		v := int(c.LastMessageID.V)
 		lastMsg = &v
 	}
-	chat := BotChat{ID: int(c.ID), DialogID: c.DialogID, Name: c.Name, Description: c.Description, Type: c.Type,
+	chat := ChatDetails{ID: int(c.ID), DialogID: c.DialogID, Name: c.Name, Description: c.Description, Type: c.Type,
 		Owner: int(c.Owner), Role: c.Role, UserCounter: int(c.UserCounter), ManagerIDs: bitrix.Ints(c.ManagerList),
 		MutedUserIDs: bitrix.Ints(c.MuteList), DateCreate: c.DateCreate.Ptr(), LastMessageID: lastMsg,
 		MessageCount: int(c.MessageCount), Color: c.Color.Ptr(), Avatar: c.Avatar, Extranet: c.Extranet,
 		EntityType: c.EntityType, EntityID: c.EntityID}
 	summary := fmt.Sprintf("%s %q: a %s chat with %d member(s); the bot's role: %s.", chat.DialogID, chat.Name, chat.Type, chat.UserCounter, chat.Role)
 	return dataResult(GetBotChatOutput{Chat: chat}, summary, chatData(chat))
-}
-
-// chatData renders every field of a chat, one a line.
-func chatData(c BotChat) string {
-	return fieldLines("id", c.ID, "dialog_id", c.DialogID, "name", c.Name, "description", c.Description, "type", c.Type,
-		"owner", c.Owner, "role", c.Role, "user_counter", c.UserCounter, "manager_ids", c.ManagerIDs,
-		"muted_user_ids", c.MutedUserIDs, "date_create", c.DateCreate, "last_message_id", c.LastMessageID,
-		"message_count", c.MessageCount, "color", c.Color, "avatar", c.Avatar, "extranet", c.Extranet,
-		"entity_type", c.EntityType, "entity_id", c.EntityID)
 }

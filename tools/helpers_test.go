@@ -1,6 +1,7 @@
 package tools_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -14,6 +15,7 @@ import (
 type harness struct {
 	portal *bitrixtest.Portal
 	client *client.Client
+	app    *app.App
 }
 
 // newHarness serves the tools in-process against a fresh fake portal with
@@ -27,7 +29,30 @@ func newHarness(t testing.TB, mod ...func(*app.Config)) *harness {
 		m(cfg)
 	}
 	a := testkit.Assemble(t, cfg, app.Options{})
-	return &harness{portal: p, client: testkit.InProcess(t, a, mcp.ProtocolVersion20251125)}
+	return &harness{portal: p, client: testkit.InProcess(t, a, mcp.ProtocolVersion20251125), app: a}
+}
+
+// connect opens another client to the same server: at another protocol
+// revision, or with an elicitation handler.
+func (h *harness) connect(t testing.TB, protocol string, opts ...client.ClientOption) *client.Client {
+	t.Helper()
+	return testkit.InProcess(t, h.app, protocol, opts...)
+}
+
+// answering is a client's elicitation handler that answers every question
+// with confirm = yes, or declines, and records what it was asked.
+type answering struct {
+	yes   bool
+	asked []string
+}
+
+func (a *answering) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	a.asked = append(a.asked, req.Params.Message)
+	if !a.yes {
+		return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionDecline}}, nil
+	}
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionAccept,
+		Content: map[string]any{"confirm": true}}}, nil
 }
 
 func (h *harness) call(t testing.TB, name string, args any) *mcp.CallToolResult {

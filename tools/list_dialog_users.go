@@ -2,7 +2,6 @@ package tools
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -22,44 +21,6 @@ type ListDialogUsersInput struct {
 	All               bool     `json:"all,omitempty" jsonschema:"default=false" jsonschema_description:"Read every page (from offset) up to max_users, in as few requests as the portal allows."`
 	MaxUsers          int      `json:"max_users,omitempty" jsonschema:"minimum=1,maximum=10000,default=1000" jsonschema_description:"With all: stop after this many users (truncated is then true). Defaults to 1000, or 10000 with fields=ids."`
 	Fields            string   `json:"fields,omitempty" jsonschema:"maxLength=16,enum=compact,enum=full,enum=ids,default=compact" jsonschema_description:"compact: id, name, type, active (+ bot and extranet when true, work_position and external_auth_id when set). full: every field Bitrix24 documents, including e-mail and phones; ask for it only when needed. ids: only user_ids, the cheapest way to get every member of a large chat."`
-}
-
-// DialogUser is one participant. Compact fields always; the embedded
-// details only with fields=full.
-type DialogUser struct {
-	ID             int    `json:"id" jsonschema:"required"`
-	Name           string `json:"name" jsonschema:"required"`
-	Type           string `json:"type" jsonschema:"required" jsonschema_description:"user, bot, extranet, email, collaber..."`
-	Active         bool   `json:"active" jsonschema:"required"`
-	Bot            bool   `json:"bot,omitempty" jsonschema_description:"Present (true) only for bots."`
-	Extranet       bool   `json:"extranet,omitempty" jsonschema_description:"Present (true) only for extranet (external) users."`
-	WorkPosition   string `json:"work_position,omitempty"`
-	ExternalAuthID string `json:"external_auth_id,omitempty" jsonschema_description:"Set for system users (bot, email, imconnector...) and external logins; absent for ordinary employees."`
-	*UserDetails
-}
-
-// UserDetails are the fields=full extras; unset values are null.
-type UserDetails struct {
-	FirstName        string         `json:"first_name"`
-	LastName         string         `json:"last_name"`
-	Color            string         `json:"color"`
-	Avatar           *string        `json:"avatar" jsonschema:"nullable"`
-	AvatarHR         *string        `json:"avatar_hr" jsonschema:"nullable"`
-	Gender           *string        `json:"gender" jsonschema:"nullable"`
-	Birthday         *string        `json:"birthday" jsonschema:"nullable"`
-	Network          bool           `json:"network"`
-	Connector        bool           `json:"connector"`
-	Status           string         `json:"status"`
-	Idle             *string        `json:"idle" jsonschema:"nullable"`
-	LastActivityDate *string        `json:"last_activity_date" jsonschema:"nullable"`
-	MobileLastDate   *string        `json:"mobile_last_date" jsonschema:"nullable"`
-	DesktopLastDate  *string        `json:"desktop_last_date" jsonschema:"nullable"`
-	Absent           *string        `json:"absent" jsonschema:"nullable"`
-	Departments      []int          `json:"departments"`
-	Phones           *bitrix.Phones `json:"phones" jsonschema:"nullable"`
-	BotData          map[string]any `json:"bot_data" jsonschema:"nullable"`
-	Website          *string        `json:"website" jsonschema:"nullable"`
-	Email            *string        `json:"email" jsonschema:"nullable"`
 }
 
 // ListDialogUsersOutput is list_dialog_users' result.
@@ -175,31 +136,4 @@ func listDialogUsers(ctx context.Context, d *Deps, in ListDialogUsersInput) *mcp
 		summary += fmt.Sprintf("; more remain (next_offset %d)", *out.NextOffset)
 	}
 	return dataResult(out, summary+".", strings.Join(lines, "\n"))
-}
-
-func toDialogUser(u bitrix.DialogUser, full bool) DialogUser {
-	out := DialogUser{ID: int(u.ID), Name: u.Name, Type: u.Type, Active: u.Active, Bot: u.Bot, Extranet: u.Extranet,
-		WorkPosition: u.WorkPosition.V}
-	if u.ExternalAuthID != "default" {
-		out.ExternalAuthID = u.ExternalAuthID
-	}
-	if !full {
-		return out
-	}
-	nonEmpty := func(s string) *string {
-		if s == "" {
-			return nil
-		}
-		return &s
-	}
-	det := &UserDetails{FirstName: u.FirstName, LastName: u.LastName, Color: u.Color, Avatar: nonEmpty(u.Avatar),
-		AvatarHR: nonEmpty(u.AvatarHR), Gender: nonEmpty(u.Gender), Birthday: nonEmpty(u.Birthday), Network: u.Network,
-		Connector: u.Connector, Status: u.Status, Idle: u.Idle.Ptr(), LastActivityDate: u.LastActivityDate.Ptr(),
-		MobileLastDate: u.MobileLastDate.Ptr(), DesktopLastDate: u.DesktopLastDate.Ptr(), Absent: u.Absent.Ptr(),
-		Departments: bitrix.Ints(u.Departments), Phones: u.Phones.Ptr(), Website: nonEmpty(u.Website), Email: nonEmpty(u.Email)}
-	if len(u.BotData) > 0 && string(u.BotData) != "null" {
-		_ = json.Unmarshal(u.BotData, &det.BotData)
-	}
-	out.UserDetails = det
-	return out
 }

@@ -9,24 +9,33 @@ import (
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 )
 
-type progressKey struct{}
+type callKey struct{}
 
-// withProgress remembers the call's progressToken, if it carried one.
-func withProgress(ctx context.Context, req mcp.CallToolRequest) context.Context {
-	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
-		return ctx
-	}
-	return context.WithValue(ctx, progressKey{}, req.Params.Meta.ProgressToken)
+// call is the call being handled: the request (its progress token, the
+// answers to any input the tool asked for) and its validated arguments.
+type call struct {
+	req  mcp.CallToolRequest
+	args []byte
+}
+
+func withCall(ctx context.Context, req mcp.CallToolRequest, args []byte) context.Context {
+	return context.WithValue(ctx, callKey{}, call{req, args})
+}
+
+func callFrom(ctx context.Context) call {
+	c, _ := ctx.Value(callKey{}).(call)
+	return c
 }
 
 // progressFrom returns a reporter that sends notifications/progress for the
 // current call, or nil when the client asked for none.
 func progressFrom(ctx context.Context) bitrix.Progress {
-	token := ctx.Value(progressKey{})
+	req := callFrom(ctx).req
 	srv := server.ServerFromContext(ctx)
-	if token == nil || srv == nil {
+	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil || srv == nil {
 		return nil
 	}
+	token := req.Params.Meta.ProgressToken
 	return func(done, total int) {
 		params := map[string]any{"progressToken": token, "progress": done}
 		if total > 0 {

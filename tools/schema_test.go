@@ -9,6 +9,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/schemas"
 )
 
@@ -55,12 +56,12 @@ func walk(t *testing.T, file, path string, node any) {
 // Every tool states all four hints, on purpose: mcp-go's defaults call a
 // tool destructive and not read-only.
 func TestToolsListAnnotationsAndSchemas(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, func(c *app.Config) { c.Tools.EnableRemove = true })
 	list, err := h.client.ListTools(context.Background(), mcp.ListToolsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Tools) != 4 {
+	if len(list.Tools) != 8 {
 		t.Fatalf("%d tools", len(list.Tools))
 	}
 	for _, tool := range list.Tools {
@@ -68,10 +69,10 @@ func TestToolsListAnnotationsAndSchemas(t *testing.T) {
 		if a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.IdempotentHint == nil || a.OpenWorldHint == nil || a.Title == "" {
 			t.Errorf("%s: annotation hints not all set: %+v", tool.Name, a)
 		}
-		if *a.DestructiveHint {
-			t.Errorf("%s: nothing here deletes anything", tool.Name)
+		if *a.DestructiveHint != (tool.Name == "remove_chat_users") {
+			t.Errorf("%s: destructiveHint %v: only removal deletes", tool.Name, *a.DestructiveHint)
 		}
-		if *a.ReadOnlyHint != (tool.Name != "add_chat_users") {
+		if *a.ReadOnlyHint != (tool.Name != "add_chat_users" && tool.Name != "remove_chat_users") {
 			t.Errorf("%s: readOnlyHint %v", tool.Name, *a.ReadOnlyHint)
 		}
 		if tool.OutputSchema.Type != "object" || len(tool.OutputSchema.Properties) == 0 {

@@ -24,8 +24,13 @@ type Settings struct {
 	MaxInvite      int          // cap on add_chat_users' user_ids
 	AllowedChatIDs map[int]bool // nil = every chat; else writes refuse other chats
 	ReadOnly       bool         // tools that write are not registered
+	EnableRemove   bool         // remove_chat_users is registered (never in read-only mode)
+	ConfirmOver    int          // add_chat_users asks the human before inviting more than this many
 	MaxResultChars int          // each channel of a result stays within this; 0 = DefaultMaxResultChars
 }
+
+// DefaultConfirmOver is BITRIX24_CONFIRM_OVER's default.
+const DefaultConfirmOver = 20
 
 // DefaultMaxInvite is add_chat_users' default cap (BITRIX24_MAX_INVITE).
 const DefaultMaxInvite = 100
@@ -47,9 +52,10 @@ type spec struct {
 	destructive bool
 	idempotent  bool
 	openWorld   bool
-	input       any               // zero value of the input type, for schema generation
-	output      any               // zero value of the output type
-	paramHints  map[string]string // parameter -> how to fix a bad value
+	input       any                 // zero value of the input type, for schema generation
+	output      any                 // zero value of the output type
+	paramHints  map[string]string   // parameter -> how to fix a bad value
+	enabled     func(Settings) bool // nil: always registered (read-only mode still hides writes)
 	run         func(ctx context.Context, d *Deps, args []byte) (*mcp.CallToolResult, error)
 }
 

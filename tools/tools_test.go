@@ -202,12 +202,17 @@ func TestAddChatUsersAllowListAndCap(t *testing.T) {
 	testkit.Structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019}}))
 }
 
+// Read-only mode hides add and remove (even with removal enabled) and the
+// invite prompt.
 func TestReadOnlyHidesWrites(t *testing.T) {
-	h := newHarness(t, func(c *app.Config) { c.Tools.ReadOnly = true })
+	h := newHarness(t, func(c *app.Config) { c.Tools.ReadOnly, c.Tools.EnableRemove = true, true })
 	names := testkit.ToolNames(t, h.client)
 	slices.Sort(names)
-	if !slices.Equal(names, []string{"bot_chat_members", "get_bot_chat", "list_dialog_users"}) {
+	if !slices.Equal(names, []string{"bot_chat_members", "find_chats", "find_users", "get_bot_chat", "get_chat", "list_dialog_users"}) {
 		t.Fatal(names)
+	}
+	if prompts, err := h.client.ListPrompts(context.Background(), mcp.ListPromptsRequest{}); err == nil && len(prompts.Prompts) != 0 {
+		t.Fatalf("read-only mode offers prompts: %v", prompts.Prompts)
 	}
 }
 

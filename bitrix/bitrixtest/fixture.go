@@ -17,6 +17,8 @@ type Fixture struct {
 	Chats   []Chat      `json:"chats"`
 	Bots    []Bot       `json:"bots"`
 	Large   []LargeChat `json:"generated_chats"`
+	// Departments names department ids (for user.search's UF_DEPARTMENT_NAME).
+	Departments map[string]string `json:"departments"`
 }
 
 // WebhookSeed is the inbound webhook the portal accepts.
@@ -94,6 +96,7 @@ type Bot struct {
 	ClientID string `json:"client_id"`
 	Token    string `json:"token"`
 	AppID    string `json:"app_id"`
+	Code     string `json:"code"`
 }
 
 // LargeChat asks for a generated chat of Members synthetic users, every

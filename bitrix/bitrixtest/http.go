@@ -227,6 +227,22 @@ func (p *Portal) dispatch(who caller, method string, params map[string]any) (ans
 		return p.botV2ChatGet(who, params)
 	case "imbot.bot.list":
 		return p.botList(who, params)
+	case "im.search.user.list":
+		return p.searchUsers(params)
+	case "user.search":
+		return p.userSearch(params)
+	case "im.user.list.get":
+		return p.usersByID(params)
+	case "im.search.chat.list":
+		return p.searchChats(who, params)
+	case "im.recent.list":
+		return p.recent(who, params)
+	case "im.dialog.get":
+		return p.dialogGet(who, params)
+	case "im.chat.user.delete":
+		return p.chatUserDelete(who, params)
+	case "imbot.v2.bot.register":
+		return p.botRegister(who, params)
 	case "scope":
 		return answer{result: p.fix.Scopes}, nil
 	case "user.current":

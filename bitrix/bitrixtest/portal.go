@@ -55,13 +55,15 @@ type Portal struct {
 
 // Stats counts what reached the portal.
 type Stats struct {
-	Requests     int            // HTTP requests to REST methods (a batch is one), refused ones too
-	ByMethod     map[string]int // calls that got past the limit, faults and auth, by method; batch commands by their own method
-	Rejected503  int            // QUERY_LIMIT_EXCEEDED answers
-	Injected500  int            // faults injected
-	Refreshes    int            // successful token refreshes
-	AddUserCalls int            // im.chat.user.add executions (inside batches too)
-	InBatch      map[string]int // commands executed inside batch requests, by method
+	Requests        int            // HTTP requests to REST methods (a batch is one), refused ones too
+	ByMethod        map[string]int // calls that got past the limit, faults and auth, by method; batch commands by their own method
+	Rejected503     int            // QUERY_LIMIT_EXCEEDED answers
+	Injected500     int            // faults injected
+	Refreshes       int            // successful token refreshes
+	AddUserCalls    int            // im.chat.user.add executions (inside batches too)
+	DeleteUserCalls int            // im.chat.user.delete removals
+	BotsRegistered  int            // imbot.v2.Bot.register calls that made a new bot
+	InBatch         map[string]int // commands executed inside batch requests, by method
 }
 
 // Option configures a Portal.

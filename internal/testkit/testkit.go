@@ -72,10 +72,11 @@ func Assemble(t testing.TB, cfg *app.Config, o app.Options) *app.App {
 }
 
 // InProcess connects mcp-go's in-process client to an assembled server and
-// initializes it at protocol ("" = the client's default).
-func InProcess(t testing.TB, a *app.App, protocol string) *client.Client {
+// initializes it at protocol ("" = the client's default), with opts (an
+// elicitation handler, say).
+func InProcess(t testing.TB, a *app.App, protocol string, opts ...client.ClientOption) *client.Client {
 	t.Helper()
-	c, err := client.NewInProcessClient(a.MCP)
+	c, err := client.NewInProcessClientWithOptions(a.MCP, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

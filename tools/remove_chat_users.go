@@ -1,0 +1,208 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+)
+
+// RemoveChatUsersInput is remove_chat_users' arguments.
+type RemoveChatUsersInput struct {
+	ChatID  int   `json:"chat_id" jsonschema:"required,minimum=1,example=4000" jsonschema_description:"Numeric id of the group chat (the N of chatN)."`
+	UserIDs []int `json:"user_ids" jsonschema:"required,minItems=1,maxItems=100,minimum=1" jsonschema_description:"Ids of the users to remove (each >= 1; duplicates are ignored). At most BITRIX24_MAX_INVITE (default 100) per call."`
+	DryRun  bool  `json:"dry_run,omitempty" jsonschema:"default=false" jsonschema_description:"Only report who would be removed and who is not a member; change nothing."`
+}
+
+// RemoveChatUsersOutput is remove_chat_users' result.
+type RemoveChatUsersOutput struct {
+	ChatID     int          `json:"chat_id" jsonschema:"required"`
+	Removed    []int        `json:"removed" jsonschema:"required" jsonschema_description:"Users who were members and are not now (with dry_run: who would be removed)."`
+	NotMembers []int        `json:"not_members" jsonschema:"required" jsonschema_description:"Users who were not members to begin with; nothing was sent for them."`
+	NotRemoved []NotRemoved `json:"not_removed" jsonschema:"required" jsonschema_description:"Members who are still members, and why."`
+	DryRun     bool         `json:"dry_run" jsonschema:"required"`
+}
+
+// NotRemoved is a member the call could not remove, and why.
+type NotRemoved struct {
+	ID     int    `json:"id" jsonschema:"required"`
+	Reason string `json:"reason" jsonschema:"required"`
+}
+
+func removeChatUsersSpec() spec {
+	return spec{
+		name:  "remove_chat_users",
+		title: "Remove users from a chat",
+		description: `Remove users from a Bitrix24 group chat (im.chat.user.delete, one user per request) and report exactly who was removed.
+
+The tool reads the chat's membership first and sends nothing for users who are not members, then reads it again to verify. When the client supports it, the human is asked to confirm first, with the chat's and the people's names; a decline sends nothing. Only the chat's owner and managers may remove others. Use dry_run to preview; find ids by name with find_users.
+
+Example: {"chat_id": 4000, "user_ids": [1403]}`,
+		readOnly:    false,
+		destructive: true,
+		idempotent:  true,
+		openWorld:   true,
+		input:       RemoveChatUsersInput{},
+		output:      RemoveChatUsersOutput{},
+		paramHints: map[string]string{
+			"user_ids": "use an array of user ids (whole numbers >= 1), e.g. [1403]; at most BITRIX24_MAX_INVITE per call, so split longer lists",
+		},
+		enabled: func(st Settings) bool { return st.EnableRemove },
+		run:     typed(removeChatUsers),
+	}
+}
+
+func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp.CallToolResult {
+	if refused := d.allowedChat(in.ChatID); refused != nil {
+		return refused
+	}
+	dialog := fmt.Sprintf("chat%d", in.ChatID)
+	before, err := d.Client.DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progressFrom(ctx))
+	if err != nil {
+		return bitrixErrorResult(ctx, err, nil)
+	}
+	names := map[int]string{}
+	for _, u := range before.Users {
+		names[int(u.ID)] = u.Name
+	}
+	out := RemoveChatUsersOutput{ChatID: in.ChatID, Removed: []int{}, NotMembers: []int{}, NotRemoved: []NotRemoved{}, DryRun: in.DryRun}
+	var members []int
+	for _, id := range dedupe(in.UserIDs) {
+		if _, ok := names[id]; ok {
+			members = append(members, id)
+		} else {
+			out.NotMembers = append(out.NotMembers, id)
+		}
+	}
+	if in.DryRun || len(members) == 0 {
+		out.Removed = append(out.Removed, members...)
+		return dataResult(out, removeSummary(out), removeData(out))
+	}
+
+	switch answer, ask := confirmChange(ctx, fmt.Sprintf("Remove %s from %s?", peopleNames(members, names), chatName(ctx, d, dialog))); answer {
+	case askingFirst:
+		return ask
+	case declined:
+		return errorResult(fmt.Sprintf("The removal from %s was declined by the user; nothing was sent to Bitrix24.", dialog))
+	}
+
+	failed := map[int]string{}
+	unknown := false
+	for _, id := range members {
+		err := d.Client.ChatUserDelete(ctx, in.ChatID, id)
+		switch {
+		case err == nil:
+		case outcomeUnknown(err):
+			unknown = true
+			failed[id] = "Bitrix24's answer was lost (" + describeErr(err) + ")"
+		default:
+			failed[id] = removalReason(err)
+			if e, ok := bitrix.AsError(err); ok && e.Code == bitrix.CodeAccessDeniedKick {
+				// The same refusal awaits the rest: do not send them.
+				for _, rest := range members {
+					if _, tried := failed[rest]; !tried && rest != id {
+						failed[rest] = removalReason(err)
+					}
+				}
+			}
+		}
+		if e, ok := bitrix.AsError(err); ok && e.Code == bitrix.CodeAccessDeniedKick {
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+
+	// Verify: who is a member now.
+	verifyCtx := ctx
+	if unknown || ctx.Err() != nil {
+		var cancel context.CancelFunc
+		verifyCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
+		defer cancel()
+	}
+	after, err := d.Client.DialogUsersAll(verifyCtx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, nil)
+	if err != nil {
+		return errorResult(fmt.Sprintf("Removals from %s were sent, but reading the membership to verify them failed (%s).\nHint: call list_dialog_users on %s with fields=\"ids\" to see who is still a member.",
+			dialog, describeErr(err), dialog))
+	}
+	still := idSet(after.Users)
+	for _, id := range members {
+		switch reason, tried := failed[id]; {
+		case !still[id]:
+			out.Removed = append(out.Removed, id)
+		case tried:
+			out.NotRemoved = append(out.NotRemoved, NotRemoved{ID: id, Reason: reason})
+		default:
+			out.NotRemoved = append(out.NotRemoved, NotRemoved{ID: id, Reason: "Bitrix24 answered true but the user is still a member"})
+		}
+	}
+	return dataResult(out, removeSummary(out), removeData(out))
+}
+
+func removalReason(err error) string {
+	e, ok := bitrix.AsError(err)
+	if !ok {
+		return describeErr(err)
+	}
+	switch e.Code {
+	case bitrix.CodeAccessDeniedKick:
+		return "ACCESS_DENIED_KICK: only the chat's owner and managers may remove others; use a webhook of one of them"
+	case bitrix.CodeAccessError:
+		return "ACCESS_ERROR: " + e.Description + " (the general chat, or a chat that does not allow removals)"
+	case "USER_NOT_FOUND":
+		return "USER_NOT_FOUND: not a member by the time the request arrived"
+	}
+	return e.Code + ": " + e.Description
+}
+
+// chatName names a chat for a human: its name and id, or just the id.
+func chatName(ctx context.Context, d *Deps, dialog string) string {
+	if c, err := d.Client.DialogGet(ctx, dialog); err == nil && c.Name != "" {
+		return fmt.Sprintf("%q (%s)", c.Name, dialog)
+	}
+	return dialog
+}
+
+// peopleNames lists people for a human: "Kevin Moss (1403), 1500".
+func peopleNames(ids []int, names map[int]string) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		if n := names[id]; n != "" {
+			parts[i] = fmt.Sprintf("%s (%d)", n, id)
+		} else {
+			parts[i] = fmt.Sprint(id)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func removeSummary(o RemoveChatUsersOutput) string {
+	verb := "removed"
+	if o.DryRun {
+		verb = "would remove"
+	}
+	s := fmt.Sprintf("chat%d: %s %d user(s)", o.ChatID, verb, len(o.Removed))
+	if len(o.Removed) > 0 {
+		s += " (" + join(o.Removed) + ")"
+	}
+	s += fmt.Sprintf(", %d not member(s)", len(o.NotMembers))
+	if len(o.NotRemoved) > 0 {
+		s += fmt.Sprintf(", %d still member(s)", len(o.NotRemoved))
+	}
+	return s + "."
+}
+
+func removeData(o RemoveChatUsersOutput) string {
+	lines := []string{idsLine("removed", o.Removed), idsLine("not_members", o.NotMembers)}
+	if len(o.NotRemoved) == 0 {
+		lines = append(lines, "not_removed: none")
+	}
+	for _, n := range o.NotRemoved {
+		lines = append(lines, fmt.Sprintf("not_removed: %d (%s)", n.ID, n.Reason))
+	}
+	return strings.Join(lines, "\n")
+}
