@@ -37,6 +37,9 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "bot" {
+		return runBot(args[1:], getenv, stdout, stderr)
+	}
 	cfg, status, done := loadConfig(app.Name, args, getenv, stdout, stderr)
 	if done {
 		return status
