@@ -36,7 +36,7 @@ function call(target, tool, args) {
 function checkAll(target, label) {
   const list = inspect(target, 'tools/list');
   const names = list.tools.map((t) => t.name).sort();
-  assert.deepEqual(names, ['add_chat_users', 'bot_chat_members', 'get_bot_chat', 'list_dialog_users']);
+  assert.deepEqual(names, ['add_chat_users', 'bot_chat_members', 'find_chats', 'find_users', 'get_bot_chat', 'get_chat', 'list_dialog_users']);
   for (const t of list.tools) {
     const a = t.annotations;
     assert.ok([a.readOnlyHint, a.destructiveHint, a.idempotentHint, a.openWorldHint].every((h) => typeof h === 'boolean'), `${t.name} hints`);
@@ -44,7 +44,18 @@ function checkAll(target, label) {
     assert.ok(!JSON.stringify(t.inputSchema).includes('$ref'), `${t.name}: $ref in schema`);
   }
 
-  let r = call(target, 'list_dialog_users', { dialog_id: 'chat2935', limit: 2 });
+  let r = call(target, 'find_chats', { query: 'Sales' });
+  assert.deepEqual(r.structuredContent.chats.map((c) => c.id), [4000, 2935]);
+  assert.match(r.content[0].text, /\n2935 \| chat2935 \| Sales team \|/);
+
+  r = call(target, 'find_users', { query: 'Peterson' });
+  assert.equal(r.structuredContent.users[0].id, 99);
+  assert.match(r.content[0].text, /\n99 \| Catherine Peterson \|/);
+
+  r = call(target, 'get_chat', { dialog_id: 'chat2935' });
+  assert.equal(r.structuredContent.chat.role, 'owner');
+
+  r = call(target, 'list_dialog_users', { dialog_id: 'chat2935', limit: 2 });
   assert.equal(r.isError ?? false, false, JSON.stringify(r));
   assert.equal(r.structuredContent.total, 5);
   assert.equal(r.structuredContent.users.length, 2);
