@@ -21,6 +21,14 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	if done {
 		return status
 	}
+	// Refuse what the server would refuse, before asking the portal anything.
+	if cfg.Transport != "stdio" {
+		if err := checkNetwork(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			fmt.Fprintln(stdout, "Not ready: the server would refuse this configuration (see above).")
+			return 2
+		}
+	}
 	// A check answers quickly: a portal that is down stays down for a while.
 	cfg.Bitrix.MaxRetryTime, cfg.Bitrix.MaxAttempts = 20*time.Second, 3
 	a, err := app.New(cfg, appOptions(nil))

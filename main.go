@@ -12,19 +12,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/lmittmann/tint"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
-)
-
-// Stamped by the build (see Makefile).
-var (
-	version = "dev"
-	commit  = "none"
-	date    = "unknown"
 )
 
 func main() {
@@ -34,11 +28,21 @@ func main() {
 // run is the whole program, with its surroundings passed in; it returns the
 // exit status: 0, 1 for a failure while serving, 2 for a configuration mistake.
 func run(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "check" {
-		return runCheck(args[1:], getenv, stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "bot" {
-		return runBot(args[1:], getenv, stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			return runCheck(args[1:], getenv, stdout, stderr)
+		case "bot":
+			return runBot(args[1:], getenv, stdout, stderr)
+		case "version":
+			fmt.Fprintln(stdout, versionLine())
+			return 0
+		case "help":
+			printHelp(stdout)
+			return 0
+		case "serve":
+			args = args[1:]
+		}
 	}
 	cfg, status, done := loadConfig(app.Name, args, getenv, stdout, stderr)
 	if done {
@@ -61,7 +65,7 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger.Info("bitrix24-chat-mcp starting", "version", version, "transport", cfg.Transport, "client", a.Client.String(), "read_only", cfg.Tools.ReadOnly)
+	logger.Info("bitrix24-chat-mcp starting", "version", versionLine(), "transport", cfg.Transport, "client", a.Client.String(), "read_only", cfg.Tools.ReadOnly)
 	switch cfg.Transport {
 	case "stdio":
 		err = serveStdio(ctx, a.MCP, stdin, stdout, logger)
@@ -78,16 +82,21 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 // loadConfig loads the settings for a command; done means the command is
 // over (help, version, or a mistake) and exits with status.
 func loadConfig(name string, args []string, getenv func(string) string, stdout, stderr io.Writer) (cfg *app.Config, status int, done bool) {
-	cfg, showVersion, err := app.Load(name, args, getenv, stderr)
+	cfg, showVersion, err := app.Load(name, args, getenv, io.Discard)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
+		if name == app.Name+" check" {
+			fmt.Fprint(stdout, checkUsage)
+		} else {
+			printHelp(stdout)
+		}
 		return nil, 0, true
 	case err != nil:
 		fmt.Fprintln(stderr, err)
 		return nil, 2, true
 	case showVersion:
 		// The one write to stdout outside the JSON-RPC stream: no server runs.
-		fmt.Fprintf(stdout, "bitrix24-chat-mcp %s (commit %s, built %s)\n", version, commit, date)
+		fmt.Fprintln(stdout, versionLine())
 		return nil, 0, true
 	}
 	return cfg, 0, false
@@ -95,7 +104,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stdout, 
 
 // appOptions are the binary's: its version and the demo portal's seed.
 func appOptions(logger *slog.Logger) app.Options {
-	return app.Options{Logger: logger, Version: version, DemoFixture: demoFixture}
+	return app.Options{Logger: logger, Version: strings.Fields(versionLine())[1], DemoFixture: demoFixture}
 }
 
 func exitStatus(err error) int {

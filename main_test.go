@@ -404,10 +404,21 @@ func TestStdioOversizedMessage(t *testing.T) {
 		fmt.Fprintf(stdin, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"%s","id":99}}}`+"\n", strings.Repeat("x", 6<<20))
 		fmt.Fprintln(stdin, `{"jsonrpc":"2.0","id":8,"method":"tools/list"}`)
 	}()
-	if got := next(); !strings.Contains(got, `"id":7`) || !strings.Contains(got, `"error"`) || !strings.Contains(got, "over 4 MiB refused") {
+	// Calls run concurrently: the two answers may come in either order.
+	answers := map[string]string{}
+	for range 2 {
+		got := next()
+		switch {
+		case strings.Contains(got, `"id":7`):
+			answers["7"] = got
+		case strings.Contains(got, `"id":8`):
+			answers["8"] = got
+		}
+	}
+	if got := answers["7"]; !strings.Contains(got, `"error"`) || !strings.Contains(got, "over 4 MiB refused") {
 		t.Fatalf("oversized line: %.300s", got)
 	}
-	if got := next(); !strings.Contains(got, `"id":8`) || !strings.Contains(got, "list_dialog_users") {
+	if got := answers["8"]; !strings.Contains(got, "list_dialog_users") {
 		t.Fatalf("after it: %.200s", got)
 	}
 }

@@ -61,7 +61,7 @@ Run bitrix24-chat-mcp --help for every setting.`
 func Load(name string, args []string, getenv func(string) string, stderr io.Writer) (*Config, bool, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { PrintUsage(stderr, name) }
+	fs.Usage = func() {} // the caller prints the help for flag.ErrHelp
 	given := map[string]*flagValue{}
 	for _, s := range Settings() {
 		if s.Flag != "" {
@@ -119,7 +119,14 @@ func (c *Config) resolveCredentials() error {
 		if o.TokenFile == "" {
 			o.TokenFile = defaultTokenFile(o.ClientEndpoint)
 		}
+		if o.AccessToken == "" && o.RefreshToken == "" {
+			if _, err := os.Stat(o.TokenFile); err != nil {
+				return usagef("OAuth: set BITRIX24_ACCESS_TOKEN and BITRIX24_REFRESH_TOKEN (from the application's installation), or BITRIX24_TOKEN_FILE to a file that holds them (%s does not exist)", o.TokenFile)
+			}
+		}
 		c.Bitrix.OAuth = &o
+	case o.AccessToken != "" || o.RefreshToken != "" || o.ClientID != "" || o.ClientSecret != "":
+		return usagef("OAuth settings are set, but BITRIX24_CLIENT_ENDPOINT is missing: set it to the portal's REST endpoint, https://PORTAL/rest/")
 	default:
 		return &UsageError{StartHelp}
 	}

@@ -103,11 +103,12 @@ func TestCredentials(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
-	var out strings.Builder
-	_, _, err := Load(Name, []string{"--help"}, func(string) string { return "" }, &out)
+	_, _, err := Load(Name, []string{"--help"}, func(string) string { return "" }, io.Discard)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatal(err)
 	}
+	var out strings.Builder
+	PrintSettings(&out)
 	for _, s := range Settings() {
 		if !strings.Contains(out.String(), s.Env) {
 			t.Errorf("--help lacks %s", s.Env)

@@ -152,32 +152,25 @@ func number(flag, env string, def, lo, hi int, help string, field func(*Config) 
 		set: func(c *Config, raw string) (err error) { *field(c), err = parseInt(raw, lo, hi); return err }}
 }
 
-// PrintUsage writes --help: the commands and every setting.
-func PrintUsage(w io.Writer, name string) {
-	fmt.Fprintf(w, `Usage:
-  %[1]s [flags]          serve MCP (stdio unless --transport says otherwise)
-  %[1]s check [flags]    check the credentials against the portal and exit
-  %[1]s --version        print the version and exit
-
-Settings (a flag beats the environment variable, which beats the default):
-`, name)
+// PrintSettings writes every setting for --help: variable, flag, default,
+// meaning. A flag beats the variable, which beats the default.
+func PrintSettings(w io.Writer) {
+	fmt.Fprintln(w, "Settings: environment variables; the non-secret ones are flags too (a flag beats the")
+	fmt.Fprintln(w, "variable, which beats the default; secrets come from the environment only):")
 	for _, s := range Settings() {
-		flagName := "(environment only)"
+		head := s.Env
 		if s.Flag != "" {
-			flagName = "--" + s.Flag
+			head += ", --" + s.Flag
+		}
+		if s.Secret {
+			head += " (secret)"
 		}
 		def := ""
 		if s.Default != "" {
-			def = " (default " + s.Default + ")"
+			def = " Default: " + s.Default + "."
 		}
-		fmt.Fprintf(w, "  %-20s %-26s %s%s\n", flagName, s.Env, s.Help, def)
+		fmt.Fprintf(w, "  %s\n      %s%s\n", head, s.Help, def)
 	}
-	fmt.Fprintf(w, `
-Examples:
-  %[1]s --demo
-  BITRIX24_WEBHOOK_URL=https://example.bitrix24.com/rest/1/CODE/ %[1]s
-  MCP_AUTH_TOKEN=... %[1]s --transport http --addr 0.0.0.0:8080
-`, name)
 }
 
 // MarkdownTable renders the configuration table for the README.

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
+)
+
+// Stamped by the build (see Makefile); otherwise read from the Go build
+// info (go install ...@vX.Y.Z, or go build in a git checkout).
+var (
+	version = ""
+	commit  = ""
+	date    = ""
+)
+
+// versionLine is what --version and `version` print.
+func versionLine() string {
+	v, c, d := version, commit, date
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "vcs.revision" && c == "":
+				c = s.Value[:min(len(s.Value), 7)]
+			case s.Key == "vcs.time" && d == "":
+				d = s.Value
+			case s.Key == "vcs.modified" && s.Value == "true" && c != "" && !strings.HasSuffix(c, "-dirty") && commit == "":
+				c += "-dirty"
+			}
+		}
+	}
+	if v == "" {
+		v = "dev"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	if d == "" {
+		d = "unknown"
+	}
+	return fmt.Sprintf("bitrix24-chat-mcp %s (commit %s, built %s)", v, c, d)
+}
+
+// printHelp is `--help` and `help`: the commands, every setting, examples.
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `bitrix24-chat-mcp: an MCP server that lets AI assistants see and change who is in a Bitrix24 chat.
+
+Commands:
+  bitrix24-chat-mcp [flags]                 serve MCP: over stdio (the default), or --transport http|sse
+  bitrix24-chat-mcp check [flags]           check the configuration, then the credentials against the portal
+  bitrix24-chat-mcp bot register [--code C] [--name N]
+                                            register a chat bot and print its BITRIX24_BOT_ID/TOKEN lines
+  bitrix24-chat-mcp version                 print the version (also --version)
+  bitrix24-chat-mcp help                    this text (also --help; each command takes --help)
+
+`)
+	app.PrintSettings(w)
+	fmt.Fprint(w, `
+Examples:
+  bitrix24-chat-mcp --demo                  the built-in demo portal, no Bitrix24 account needed
+  BITRIX24_WEBHOOK_URL=https://example.bitrix24.com/rest/1/CODE/ bitrix24-chat-mcp check
+  BITRIX24_WEBHOOK_URL=... bitrix24-chat-mcp --read-only
+  MCP_AUTH_TOKEN=$(openssl rand -hex 32) BITRIX24_WEBHOOK_URL=... bitrix24-chat-mcp --transport http --addr 0.0.0.0:8080
+
+The README has the install guides for Claude Code, Cursor, VS Code and Claude Desktop.
+`)
+}
+
+const checkUsage = `Usage: bitrix24-chat-mcp check [flags]
+
+Checks what the server would run with: first the whole configuration (the
+same rules the server applies: transport, address and token, booleans and
+numbers, OAuth completeness), then the credentials against the portal: that
+they work, which of the im and imbot scopes are there, and whether the
+configured bot answers. Prints OK, FAILED and NOTE lines; exits 0 only when
+everything needed works, 1 when the portal says no, 2 when the configuration
+itself is wrong. Takes the same flags and variables as the server
+(bitrix24-chat-mcp --help lists them).
+`

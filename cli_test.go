@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
+)
+
+// The CLI explains itself: help, each command's help, version; and check
+// refuses what the server refuses, naming the setting.
+func TestCLIHelpAndVersion(t *testing.T) {
+	runWith := func(env map[string]string, args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(args, func(k string) string { return env[k] }, nil, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	for _, args := range [][]string{{"--help"}, {"help"}, {"-h"}, {"serve", "--help"}} {
+		code, out, _ := runWith(nil, args...)
+		if code != 0 || !strings.Contains(out, "bitrix24-chat-mcp check") || !strings.Contains(out, "bot register") || !strings.Contains(out, "Examples:") {
+			t.Fatalf("%v: exit %d\n%s", args, code, out)
+		}
+		for _, s := range app.Settings() {
+			if !strings.Contains(out, s.Env) {
+				t.Fatalf("%v: the help lacks %s", args, s.Env)
+			}
+		}
+	}
+	if code, out, _ := runWith(nil, "check", "--help"); code != 0 || !strings.Contains(out, "Usage: bitrix24-chat-mcp check") {
+		t.Fatalf("check --help: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := runWith(nil, "bot", "register", "--help"); code != 0 || !strings.Contains(errOut, "Usage: bitrix24-chat-mcp bot register") {
+		t.Fatalf("bot register --help: exit %d\n%s", code, errOut)
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if code, out, _ := runWith(nil, args...); code != 0 || !strings.HasPrefix(out, "bitrix24-chat-mcp ") || !strings.Contains(out, "commit") {
+			t.Fatalf("%v: exit %d %q", args, code, out)
+		}
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"BITRIX24_DEMO": "1"}, []string{"check", "--transport", "http", "--addr", "0.0.0.0:1"}, "MCP_AUTH_TOKEN"},
+		{map[string]string{"BITRIX24_ACCESS_TOKEN": "a", "BITRIX24_REFRESH_TOKEN": "r"}, []string{"check"}, "BITRIX24_CLIENT_ENDPOINT is missing"},
+		{map[string]string{"BITRIX24_CLIENT_ENDPOINT": "https://p.example/rest/", "BITRIX24_TOKEN_FILE": "/nonexistent/tokens.json"}, []string{"check"}, "BITRIX24_ACCESS_TOKEN"},
+		{map[string]string{"BITRIX24_DEMO": "maybe"}, []string{"check"}, "BITRIX24_DEMO"},
+	} {
+		code, out, errOut := runWith(tc.env, tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) || strings.Contains(out, "Ready.") {
+			t.Fatalf("%v %v: exit %d, want 2 naming %s\n%s\n%s", tc.env, tc.args, code, tc.want, out, errOut)
+		}
+	}
+}
