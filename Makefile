@@ -5,14 +5,21 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: build test bench lint demo schemas e2e conformance clean
+.PHONY: build test bench lint demo schemas e2e conformance mcpb release-check clean
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
+# The race detector needs cgo and a C compiler (gcc); without one the tests
+# still run, without it, and say so.
 test:
 	go vet ./...
-	go test -race -count=1 ./...
+	@if [ "$$(go env CGO_ENABLED)" = 1 ] && command -v "$$(go env CC)" >/dev/null 2>&1; then \
+		echo "go test -race -count=1 ./..."; go test -race -count=1 ./...; \
+	else \
+		echo "note: no C compiler for cgo ($$(go env CC)), so the tests run without the race detector; install gcc for -race"; \
+		go test -count=1 ./...; \
+	fi
 
 # Micro-benchmarks, the scenario table (about a minute: the naive client it
 # is compared with really waits on the 2/s limit), then the HTTP soak table
@@ -36,9 +43,27 @@ schemas:
 
 e2e: build
 	e2e/run.sh $(CURDIR)/$(BIN) stdio sse http
+	e2e/readme.sh
 
 conformance: build
 	e2e/conformance/run.sh $(CURDIR)/$(BIN)
 
+# The Claude Desktop bundle for this machine's platform (GOOS/GOARCH to
+# choose another), validated and packed by the official MCP Bundle CLI.
+GOOS   ?= $(shell go env GOOS)
+GOARCH ?= $(shell go env GOARCH)
+EXE    := $(if $(filter windows,$(GOOS)),.exe,)
+MCPB   := bundles/bitrix24-chat-mcp-$(GOOS)-$(GOARCH).mcpb
+mcpb:
+	rm -rf bundles/stage-$(GOOS)-$(GOARCH) && mkdir -p bundles/stage-$(GOOS)-$(GOARCH)/server
+	CGO_ENABLED=0 GOOS=$(GOOS) GOARCH=$(GOARCH) go build -trimpath -ldflags '$(LDFLAGS)' -o bundles/stage-$(GOOS)-$(GOARCH)/server/bitrix24-chat-mcp$(EXE) .
+	go run ./tools/genmcpb -dir bundles/stage-$(GOOS)-$(GOARCH) -version $(patsubst v%,%,$(VERSION)) -os $(GOOS) -binary server/bitrix24-chat-mcp$(EXE)
+	e2e/mcpb/run.sh bundles/stage-$(GOOS)-$(GOARCH) $(MCPB)
+
+# GoReleaser validates .goreleaser.yaml and builds every archive (about two
+# minutes; installing GoReleaser the first time, four more).
+release-check:
+	e2e/release-check.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist bundles

@@ -45,6 +45,11 @@ func TestDockerfileStructure(t *testing.T) {
 	if label == nil || label[1] != serverJSON(t).Name {
 		t.Fatalf("MCP registry label %v must match server.json's name", label)
 	}
+	// The release image (GoReleaser) carries the same ownership label.
+	gr, _ := os.ReadFile(".goreleaser.yaml")
+	if !strings.Contains(string(gr), "io.modelcontextprotocol.server.name: "+serverJSON(t).Name) {
+		t.Fatal(".goreleaser.yaml's image lacks the MCP registry label with server.json's name")
+	}
 	mk, _ := os.ReadFile("Makefile")
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=", "-X main.commit=", "-X main.date="} {
 		if !strings.Contains(string(mk), want) {
@@ -54,11 +59,15 @@ func TestDockerfileStructure(t *testing.T) {
 }
 
 type registryEntry struct {
-	Name     string `json:"name"`
-	Version  string `json:"version"`
-	Packages []struct {
+	Schema      string `json:"$schema"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Version     string `json:"version"`
+	Packages    []struct {
 		RegistryType string `json:"registryType"`
 		Identifier   string `json:"identifier"`
+		Version      string `json:"version"`
+		FileSHA256   string `json:"fileSha256"`
 		Transport    struct {
 			Type string `json:"type"`
 		} `json:"transport"`
@@ -83,21 +92,45 @@ func serverJSON(t *testing.T) registryEntry {
 	return e
 }
 
+// server.json follows the registry's 2025-12-11 rules: a reverse-DNS name,
+// a description of at most 100 characters, only oci and mcpb packages (an
+// image reference with the release's tag; a GitHub release asset with a
+// SHA-256), no "latest", and environment variables from the configuration
+// table with its secrecy and kinds.
 func TestServerJSON(t *testing.T) {
 	e := serverJSON(t)
-	if !strings.HasPrefix(e.Name, "io.github.") || !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(e.Version) {
-		t.Fatalf("name %q version %q", e.Name, e.Version)
+	if !strings.HasSuffix(e.Schema, "/2025-12-11/server.schema.json") || !regexp.MustCompile(`^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$`).MatchString(e.Name) ||
+		!strings.HasPrefix(e.Name, "io.github.") {
+		t.Fatalf("schema %q name %q", e.Schema, e.Name)
+	}
+	if n := len([]rune(e.Description)); n == 0 || n > 100 {
+		t.Fatalf("description is %d characters; the registry takes 1 to 100", n)
+	}
+	if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(e.Version) {
+		t.Fatalf("version %q", e.Version)
 	}
 	table := map[string]app.Setting{}
 	for _, s := range app.Settings() {
 		table[s.Env] = s
 	}
+	kinds := map[string]int{}
 	for _, p := range e.Packages {
-		if p.Transport.Type != "stdio" || len(p.Env) == 0 {
+		kinds[p.RegistryType]++
+		if p.Transport.Type != "stdio" || strings.Contains(p.Identifier, "latest") || p.Version == "latest" {
 			t.Fatalf("%s: %+v", p.RegistryType, p)
 		}
-		if p.RegistryType == "oci" && !strings.HasSuffix(p.Identifier, ":"+e.Version) {
-			t.Fatalf("image tag of %s must be the version %s", p.Identifier, e.Version)
+		switch p.RegistryType {
+		case "oci":
+			if p.Identifier != "ghcr.io/bitrix24-chat-mcp/bitrix24-chat-mcp:"+e.Version || p.Version != "" || len(p.Env) == 0 {
+				t.Fatalf("oci: the identifier carries the release tag %s: %+v", e.Version, p)
+			}
+		case "mcpb":
+			if !strings.HasPrefix(p.Identifier, "https://github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/releases/download/v"+e.Version+"/") ||
+				!strings.HasSuffix(p.Identifier, ".mcpb") || p.Version != e.Version || !regexp.MustCompile(`^[a-f0-9]{64}$`).MatchString(p.FileSHA256) {
+				t.Fatalf("mcpb: %+v", p)
+			}
+		default:
+			t.Fatalf("registry type %s: the registry takes npm, pypi, oci, nuget and mcpb; this server ships oci and mcpb", p.RegistryType)
 		}
 		for _, v := range p.Env {
 			s, known := table[v.Name]
@@ -109,6 +142,33 @@ func TestServerJSON(t *testing.T) {
 				t.Errorf("%s: isSecret %v, format %s; the table says %v, %s", v.Name, v.IsSecret, v.Format, s.Secret, s.Kind)
 			}
 		}
+	}
+	if kinds["oci"] != 1 || kinds["mcpb"] < 1 {
+		t.Fatalf("packages: %v", kinds)
+	}
+}
+
+// The release workflow's stamp: version, tag, bundle URLs and hashes.
+func TestStampRelease(t *testing.T) {
+	dir := t.TempDir()
+	raw, _ := os.ReadFile("server.json")
+	file := filepath.Join(dir, "server.json")
+	os.WriteFile(file, raw, 0o644)
+	for _, p := range serverJSON(t).Packages {
+		if p.RegistryType == "mcpb" {
+			os.WriteFile(filepath.Join(dir, filepath.Base(p.Identifier)), []byte("bundle "+p.Identifier), 0o644)
+		}
+	}
+	out, err := exec.Command("go", "run", "./tools/stamprelease", "-file", file, "-version", "v2.3.4", "-dist", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	stamped, _ := os.ReadFile(file)
+	var e registryEntry
+	json.Unmarshal(stamped, &e)
+	if e.Version != "2.3.4" || e.Packages[0].Identifier != "ghcr.io/bitrix24-chat-mcp/bitrix24-chat-mcp:2.3.4" ||
+		!strings.Contains(e.Packages[1].Identifier, "/releases/download/v2.3.4/") || e.Packages[1].FileSHA256 == strings.Repeat("0", 64) {
+		t.Fatalf("stamped: %s", stamped)
 	}
 }
 

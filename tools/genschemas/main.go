@@ -19,6 +19,7 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
 
@@ -93,8 +94,38 @@ func outputs(root string) (map[string][]byte, error) {
 	if readme, err = splice(readme, "configuration table", app.MarkdownTable()); err != nil {
 		return nil, err
 	}
+	demo, err := demoChats(root)
+	if err != nil {
+		return nil, err
+	}
+	if readme, err = splice(readme, "demo chats", demo); err != nil {
+		return nil, err
+	}
 	out["README.md"] = readme
 	return out, nil
+}
+
+// demoChats renders the demo portal's chats with the member counts the
+// tools report, from testdata/portal.json (typed by hand, they went wrong).
+func demoChats(root string) (string, error) {
+	fix, err := bitrixtest.LoadFixture(filepath.Join(root, "testdata", "portal.json"))
+	if err != nil {
+		return "", err
+	}
+	p := bitrixtest.New(fix)
+	names := map[int]string{}
+	for _, c := range fix.Chats {
+		names[c.ID] = c.Name
+	}
+	for _, g := range fix.Large {
+		names[g.ChatID] = g.Name + " (generated)"
+	}
+	var b strings.Builder
+	b.WriteString("| chat | name | members |\n| --- | --- | --- |\n")
+	for _, id := range p.ChatIDs() {
+		fmt.Fprintf(&b, "| `chat%d` | %s | %d |\n", id, names[id], p.ActiveMemberCount(id))
+	}
+	return b.String(), nil
 }
 
 // reflectSchema renders a Go type as a flat JSON Schema: no $ref/$defs
