@@ -376,3 +376,14 @@ func TestAddChatUsersAnswerLost(t *testing.T) {
 		t.Fatalf("the write was sent %d times: a write whose answer is lost is verified, not resent", n)
 	}
 }
+
+// A chat's summary names its type once ("chat chat" read oddly).
+func TestChatSummaries(t *testing.T) {
+	h := newHarness(t)
+	for tool, args := range map[string]map[string]any{"get_bot_chat": {"dialog_id": "chat5"}, "get_chat": {"dialog_id": "chat2935"}} {
+		first, _, _ := strings.Cut(testkit.Text(h.call(t, tool, args)), "\n")
+		if strings.Contains(first, "chat chat") || !strings.Contains(first, "(type chat)") {
+			t.Fatalf("%s: %q", tool, first)
+		}
+	}
+}
