@@ -70,7 +70,7 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 	case "stdio":
 		err = serveStdio(ctx, a.MCP, stdin, stdout, logger)
 	default:
-		err = serveNetwork(ctx, cfg, a.MCP, logger, calls)
+		err = serveNetwork(ctx, cfg, a, logger, calls)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("server stopped", "error", err)

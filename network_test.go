@@ -53,7 +53,7 @@ func startNetwork(t *testing.T, p *bitrixtest.Portal, env map[string]string, arg
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	calls := newCallTracker()
 	a := testkit.Assemble(t, cfg, app.Options{Logger: logger, ServerOptions: []server.ServerOption{server.WithToolHandlerMiddleware(calls.middleware)}})
-	n := newNetwork(cfg, a.MCP, logger, calls)
+	n := newNetwork(cfg, a, logger, calls)
 	srv := httptest.NewServer(n.handler)
 	t.Cleanup(srv.Close)
 	return &netServer{url: srv.URL, net: n, http: srv, portal: p, logs: logs, client: a.Client}
@@ -123,6 +123,14 @@ func TestStatelessHTTP(t *testing.T) {
 	ns := startNetwork(t, p, nil, "--stateless")
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
 	exerciseTools(t, callWith(t, c), p)
+	// Stateless means a request needs no session: a bare tools/call works.
+	resp := request(t, "POST", ns.url+"/mcp", map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json",
+		"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": "2025-11-25"},
+		`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"get_chat","arguments":{"dialog_id":"chat2935"}}}`)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Sales team") {
+		t.Fatalf("a sessionless call: %d %s", resp.StatusCode, body)
+	}
 }
 
 func TestNetworkRefusals(t *testing.T) {

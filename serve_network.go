@@ -39,22 +39,37 @@ type network struct {
 	sse        *server.SSEServer
 	sessions   *sessionManager
 	calls      *callTracker
-	requests   activity // HTTP requests in flight
+	store      stateStore // the shared state store, or nil
+	requests   activity   // HTTP requests in flight
 	handler    http.Handler
 }
 
-// newNetwork builds the HTTP handlers for an MCP server assembled with
-// calls.middleware among its tool handler middlewares.
-func newNetwork(cfg *app.Config, s *server.MCPServer, logger *slog.Logger, calls *callTracker) *network {
+// stateStore is what /healthz asks of the shared state store.
+type stateStore interface {
+	Ping(ctx context.Context) error
+	String() string
+}
+
+// newNetwork builds the HTTP handlers for an assembled server whose MCP
+// server has calls.middleware among its tool handler middlewares.
+func newNetwork(cfg *app.Config, a *app.App, logger *slog.Logger, calls *callTracker) *network {
+	s := a.MCP
 	n := &network{cfg: cfg, log: logger, mcp: s, calls: calls, sessions: newSessionManager(cfg.MaxSessions, sessionIdleTTL)}
-	n.streamable = server.NewStreamableHTTPServer(s,
+	if a.State != nil {
+		n.store = a.State
+	}
+	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
-		server.WithStateLess(cfg.Stateless),
-		server.WithSessionIdManager(n.sessions),
-		server.WithSessionIdleTTL(sessionIdleTTL),
 		server.WithStreamableHTTPLogger(logger),
-		server.WithHeartbeatInterval(25*time.Second),
-	)
+		server.WithHeartbeatInterval(25 * time.Second),
+	}
+	if cfg.Stateless {
+		opts = append(opts, server.WithStateLess(true))
+	} else {
+		// Our session store: mcp-go's default keeps every id it ever issued.
+		opts = append(opts, server.WithSessionIdManager(n.sessions), server.WithSessionIdleTTL(sessionIdleTTL))
+	}
+	n.streamable = server.NewStreamableHTTPServer(s, opts...)
 	n.sse = server.NewSSEServer(s,
 		server.WithSSEEndpoint("/sse"),
 		server.WithMessageEndpoint("/message"),
@@ -81,7 +96,19 @@ func (n *network) healthz(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, `{"status":"draining"}`)
 		return
 	}
-	fmt.Fprintf(w, `{"status":"ok","sessions":%d}`+"\n", n.sessions.count())
+	store := ""
+	if n.store != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if err := n.store.Ping(ctx); err != nil {
+			// Calls fail while the store is away: send traffic elsewhere.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, `{"status":"state store unreachable","state":%q}`+"\n", n.store.String())
+			return
+		}
+		store = fmt.Sprintf(`,"state":%q`, n.store.String()+" ok")
+	}
+	fmt.Fprintf(w, `{"status":"ok","sessions":%d%s}`+"\n", n.sessions.count(), store)
 }
 
 // isLoopback reports whether a listen address only accepts local connections.
@@ -106,14 +133,14 @@ func checkNetwork(cfg *app.Config) error {
 }
 
 // serveNetwork serves SSE or Streamable HTTP until ctx ends, then drains.
-func serveNetwork(ctx context.Context, cfg *app.Config, s *server.MCPServer, logger *slog.Logger, calls *callTracker) error {
+func serveNetwork(ctx context.Context, cfg *app.Config, a *app.App, logger *slog.Logger, calls *callTracker) error {
 	if err := checkNetwork(cfg); err != nil {
 		return err
 	}
 	if cfg.AuthToken == "" {
 		logger.Warn("no MCP_AUTH_TOKEN: any process on this machine can use the server and its Bitrix24 credentials")
 	}
-	n := newNetwork(cfg, s, logger, calls)
+	n := newNetwork(cfg, a, logger, calls)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)

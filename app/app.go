@@ -8,12 +8,15 @@ package app
 import (
 	"context"
 	"log/slog"
+	"net/url"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/state"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
 
@@ -42,6 +45,19 @@ type App struct {
 	MCP    *server.MCPServer
 	Log    *slog.Logger
 	Demo   *bitrixtest.Portal // the in-process demo portal, with Config.Demo
+	State  *state.Redis       // the store replicas share, with Config.StateURL
+}
+
+// portalName keys the shared state: replicas of the same portal share it.
+func portalName(c bitrix.Config, demo bool) string {
+	raw := c.WebhookURL.Reveal()
+	if c.OAuth != nil {
+		raw = c.OAuth.ClientEndpoint
+	}
+	if u, err := url.Parse(raw); err == nil && u.Host != "" && !demo {
+		return strings.ToLower(u.Host)
+	}
+	return "demo"
 }
 
 // New assembles the server. It makes no network call.
@@ -59,6 +75,14 @@ func New(cfg *Config, o Options) (*App, error) {
 			return nil, err
 		}
 		a.Demo, bcfg = portal, demoCfg
+	}
+	if cfg.StateURL != "" {
+		r, err := state.NewRedis(cfg.StateURL, portalName(bcfg, a.Demo != nil))
+		if err != nil {
+			return nil, &UsageError{"BITRIX24_STATE_URL: " + err.Error()}
+		}
+		a.State, bcfg.Shared = r, r
+		logger.Info("sharing the rate limit, method pauses and OAuth pair with other replicas", "store", r.String())
 	}
 	client, err := bitrix.New(bcfg)
 	if err != nil {

@@ -26,6 +26,7 @@ type Config struct {
 	Stateless bool
 	AuthToken bitrix.Secret
 
+	StateURL       string   // redis:// store replicas share; "" = in-process state
 	AllowedOrigins []string // browser origins the HTTP transports answer
 	MaxConnections int
 	MaxSessions    int

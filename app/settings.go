@@ -106,6 +106,15 @@ func Settings() []Setting {
 			func(c *Config) *bool { return &c.Stateless }),
 		secret("MCP_AUTH_TOKEN", "Bearer token http and sse clients must send; required off loopback.",
 			func(c *Config) *bitrix.Secret { return &c.AuthToken }),
+		{Flag: "state", Env: "BITRIX24_STATE_URL", Kind: KindString,
+			Help: "redis://host:6379/0 (rediss:// for TLS): replicas share the portal's rate limit, method pauses and the OAuth pair there. Put a password in the variable, not the flag.",
+			set: func(c *Config, raw string) error {
+				if raw != "" && !strings.HasPrefix(raw, "redis://") && !strings.HasPrefix(raw, "rediss://") {
+					return fmt.Errorf("is not a redis:// or rediss:// URL")
+				}
+				c.StateURL = raw
+				return nil
+			}},
 		{Flag: "allowed-origins", Env: "MCP_ALLOWED_ORIGINS", Kind: KindString,
 			Help: "Comma list of browser origins (https://app.example.com) that may use the HTTP transports; a request from any other Origin gets 403.",
 			set: func(c *Config, raw string) (err error) {

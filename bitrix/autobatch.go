@@ -90,14 +90,17 @@ func (c *Client) callQueued(ctx context.Context, method string, params Params, a
 	release, err := c.bucket.acquire(acqCtx, blocked, func(d time.Duration) { c.tellRateWait(ctx, method, d) })
 	c.batch.mu.Lock()
 	if err != nil || q.taken {
-		if !q.taken { // our own caller gave up before anyone took us
+		if !q.taken { // our caller gave up, or the bucket failed, before anyone took us
 			c.batch.remove(q)
 			c.batch.mu.Unlock()
-			return nil, context.Cause(ctx)
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			return nil, err
 		}
 		c.batch.mu.Unlock()
 		if release != nil {
-			c.bucket.unreserve() // we won a slot just as we were taken: give it back
+			release(false) // we won a slot just as we were taken: give it back
 		}
 		select {
 		case out := <-q.done:
@@ -155,7 +158,7 @@ func (b *batcher) remove(q *queued) {
 
 // carry sends a group as one batch, retried as a whole under the usual
 // policy (all reads, so that is safe), and hands each caller its answer.
-func (c *Client) carry(ctx context.Context, group []*queued, release func()) {
+func (c *Client) carry(ctx context.Context, group []*queued, release func(used bool)) {
 	cmds := make([]BatchCommand, len(group))
 	for i, q := range group {
 		cmds[i] = BatchCommand{Key: fmt.Sprintf("c%d", i), Method: q.method, Params: q.params}
@@ -181,7 +184,7 @@ func (c *Client) carry(ctx context.Context, group []*queued, release func()) {
 			return err
 		})
 	} else {
-		release()
+		release(false)
 	}
 	c.log.Debug("bitrix24 batch of queued calls", "commands", len(group), "error", err)
 	for i, q := range group {

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,12 +29,11 @@ type Client struct {
 	cfg     Config
 	hook    *webhook // nil with OAuth
 	oauth   *oauthState
-	bucket  *leakyBucket
+	bucket  limiter
 	secrets redactor
 	log     *slog.Logger
 
-	pauseMu sync.Mutex
-	paused  map[string]time.Time // method -> OPERATION_TIME_LIMIT reset time
+	pauses pauses // method -> OPERATION_TIME_LIMIT reset time
 
 	batch batcher // calls queued for opportunistic batching
 
@@ -46,8 +44,14 @@ type Client struct {
 // New builds a client. It makes no network call.
 func New(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
-	c := &Client{cfg: cfg, log: cfg.Logger, paused: map[string]time.Time{}}
-	c.bucket = newLeakyBucket(cfg.RateLimit, cfg.RateBurst)
+	c := &Client{cfg: cfg, log: cfg.Logger}
+	if cfg.Shared != nil {
+		c.bucket = &sharedBucket{s: cfg.Shared, rate: cfg.RateLimit, burst: cfg.RateBurst}
+		c.pauses = sharedPauses{cfg.Shared}
+	} else {
+		c.bucket = newLeakyBucket(cfg.RateLimit, cfg.RateBurst)
+		c.pauses = &localPauses{paused: map[string]time.Time{}}
+	}
 	c.secrets.add(cfg.BotToken.Reveal(), cfg.BotClientID.Reveal())
 	switch {
 	case cfg.WebhookURL != "" && cfg.OAuth != nil:
@@ -61,7 +65,7 @@ func New(cfg Config) (*Client, error) {
 		c.secrets.add(h.code.Reveal())
 		c.hook = &h
 	case cfg.OAuth != nil:
-		o, err := newOAuthState(*cfg.OAuth, &c.secrets, cfg.HTTPClient, c.log)
+		o, err := newOAuthState(*cfg.OAuth, &c.secrets, cfg.HTTPClient, c.log, cfg.Shared)
 		if err != nil {
 			return nil, err
 		}
@@ -220,13 +224,7 @@ func (c *Client) pause(method string, reset time.Time) {
 	if reset.IsZero() {
 		return
 	}
-	reset = capReset(reset)
-	c.pauseMu.Lock()
-	defer c.pauseMu.Unlock()
-	key := strings.ToLower(method)
-	if reset.After(c.paused[key]) {
-		c.paused[key] = reset
-	}
+	c.pauses.pause(method, capReset(reset))
 }
 
 func capReset(reset time.Time) time.Time {
@@ -237,9 +235,7 @@ func capReset(reset time.Time) time.Time {
 }
 
 func (c *Client) pausedUntil(method string) time.Time {
-	c.pauseMu.Lock()
-	defer c.pauseMu.Unlock()
-	return c.paused[strings.ToLower(method)]
+	return c.pauses.pausedUntil(method)
 }
 
 func (c *Client) waitOperating(ctx context.Context, method string, deadline time.Time) error {
@@ -306,8 +302,8 @@ func (c *Client) tellRateWait(ctx context.Context, method string, d time.Duratio
 
 // post makes one HTTP request with a bucket slot already held (release
 // gives it back once the answer is in): POST, decode.
-func (c *Client) post(ctx context.Context, method string, params Params, attempt int, release func()) (*Response, error) {
-	defer release()
+func (c *Client) post(ctx context.Context, method string, params Params, attempt int, release func(used bool)) (*Response, error) {
+	defer release(true)
 	body := make(map[string]any, len(params)+1)
 	for k, v := range params {
 		body[k] = v

@@ -49,6 +49,10 @@ type Config struct {
 	MaxRetryTime time.Duration
 	RetryBase    time.Duration
 
+	// Shared, when set, keeps the rate limit, method pauses and the OAuth
+	// pair in a store every replica of the server shares (package state).
+	Shared SharedState
+
 	// NoAutoBatch turns off opportunistic batching: every call is its own
 	// request even when calls queue behind the rate limit (for comparisons).
 	NoAutoBatch bool

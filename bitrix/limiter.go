@@ -39,11 +39,21 @@ func (b *leakyBucket) drainLocked(now time.Time) {
 	b.last = now
 }
 
-// acquire blocks until a request may go out (or ctx ends). The caller must
-// call the returned release once the request's answer (or failure) is in.
-// blocked, when not nil, is told once that the caller has to wait; onLongWait,
-// when not nil, hears once about a wait of a second or more.
-func (b *leakyBucket) acquire(ctx context.Context, blocked func(), onLongWait func(time.Duration)) (release func(), err error) {
+// limiter is the client's side of the portal's request limit: the in-process
+// leakyBucket, or sharedBucket when replicas share one (SharedState).
+type limiter interface {
+	// acquire blocks until a request may go out (or ctx ends). The caller
+	// must call release once: release(true) when the request was sent and
+	// its answer (or failure) is in, release(false) to give the slot back
+	// unused. blocked, when not nil, is told once that the caller has to
+	// wait; onLongWait, when not nil, hears once about a wait of a second or
+	// more.
+	acquire(ctx context.Context, blocked func(), onLongWait func(time.Duration)) (release func(used bool), err error)
+	// fill marks the bucket full: the portal said so.
+	fill()
+}
+
+func (b *leakyBucket) acquire(ctx context.Context, blocked func(), onLongWait func(time.Duration)) (release func(used bool), err error) {
 	b.mu.Lock()
 	b.waiting++
 	defer func() {
@@ -55,7 +65,7 @@ func (b *leakyBucket) acquire(ctx context.Context, blocked func(), onLongWait fu
 		over := b.level + float64(b.inflight) + 1 - b.burst
 		if over <= 1e-9 {
 			b.inflight++
-			return b.release, nil
+			return b.done, nil
 		}
 		// Draining frees a unit in over/rate; an answer may free one sooner.
 		wait := time.Duration(over / b.rate * float64(time.Second))
@@ -88,12 +98,15 @@ func (b *leakyBucket) acquire(ctx context.Context, blocked func(), onLongWait fu
 	}
 }
 
-func (b *leakyBucket) release() {
+// done ends a slot: a sent request joins the draining level.
+func (b *leakyBucket) done(used bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.drainLocked(time.Now())
 	b.inflight--
-	b.level++
+	if used {
+		b.level++
+	}
 	close(b.wake)
 	b.wake = make(chan struct{})
 }
@@ -105,13 +118,4 @@ func (b *leakyBucket) fill() {
 	defer b.mu.Unlock()
 	b.drainLocked(time.Now())
 	b.level = math.Max(b.level, b.burst-float64(b.inflight))
-}
-
-// unreserve hands back a slot that was acquired but not used for a request.
-func (b *leakyBucket) unreserve() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.inflight--
-	close(b.wake)
-	b.wake = make(chan struct{})
 }

@@ -35,6 +35,8 @@ type oauthState struct {
 	access   Secret
 	refreshT Secret
 
+	store tokenStore // where the rotated pair is kept and refreshes are locked; nil = memory only
+
 	refreshes atomic.Int64
 }
 
@@ -59,11 +61,11 @@ func fingerprint(s Secret) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func newOAuthState(cfg OAuthConfig, secrets *redactor, hc *http.Client, log *slog.Logger) (*oauthState, error) {
+func newOAuthState(cfg OAuthConfig, secrets *redactor, hc *http.Client, log *slog.Logger, shared SharedState) (*oauthState, error) {
 	if cfg.ClientEndpoint == "" {
 		return nil, errors.New("bitrix: OAuth needs the client endpoint (https://PORTAL/rest/)")
 	}
-	if cfg.AccessToken == "" && cfg.RefreshToken == "" && cfg.TokenFile == "" {
+	if cfg.AccessToken == "" && cfg.RefreshToken == "" && cfg.TokenFile == "" && shared == nil {
 		return nil, errors.New("bitrix: OAuth needs an access token, a refresh token or a token file")
 	}
 	if err := checkEndpoint("BITRIX24_CLIENT_ENDPOINT", cfg.ClientEndpoint); err != nil {
@@ -75,7 +77,13 @@ func newOAuthState(cfg OAuthConfig, secrets *redactor, hc *http.Client, log *slo
 	secrets.add(cfg.AccessToken.Reveal(), cfg.RefreshToken.Reveal(), cfg.ClientSecret.Reveal())
 	o := &oauthState{cfg: cfg, secrets: secrets, http: noResend(hc), log: log,
 		endpoint: withSlash(cfg.ClientEndpoint), access: cfg.AccessToken, refreshT: cfg.RefreshToken}
-	if cfg.TokenFile != "" {
+	switch {
+	case shared != nil:
+		o.store = &sharedStore{s: shared}
+	case cfg.TokenFile != "":
+		o.store = fileStore{path: cfg.TokenFile}
+	}
+	if o.store != nil {
 		if err := o.loadFile(); err != nil {
 			return nil, err
 		}
@@ -119,17 +127,45 @@ func (o *oauthState) loadFile() error {
 		return err
 	}
 	if !o.descends(f) {
-		o.log.Info("token file predates the configured OAuth tokens; using the configured ones", "file", o.cfg.TokenFile)
+		o.log.Info("the stored OAuth pair predates the configured tokens; using the configured ones", "store", o.store.String())
 		return nil
 	}
 	o.adopt(f)
-	o.log.Debug("using OAuth tokens from token file", "file", o.cfg.TokenFile, "saved_at", f.SavedAt)
+	o.log.Debug("using the stored OAuth tokens", "store", o.store.String(), "saved_at", f.SavedAt)
 	return nil
 }
 
-// readFile reads the token file; nil, nil when there is none.
+// readFile reads the stored pair; nil, nil when there is none.
 func (o *oauthState) readFile() (*tokenFile, error) {
-	path := o.cfg.TokenFile
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	f, err := o.store.read(ctx)
+	if f != nil {
+		o.secrets.add(f.AccessToken, f.RefreshToken)
+	}
+	return f, err
+}
+
+// tokenStore keeps the rotated pair where every process that shares it
+// finds it, and holds the lock a refresh runs under: a file on one machine,
+// the shared state store across machines.
+type tokenStore interface {
+	lock(ctx context.Context) (unlock func(), err error)
+	read(ctx context.Context) (*tokenFile, error) // nil when there is none
+	write(ctx context.Context, f tokenFile) error
+	String() string
+}
+
+type fileStore struct{ path string }
+
+func (s fileStore) String() string { return s.path }
+
+func (s fileStore) lock(ctx context.Context) (func(), error) { return lockFile(ctx, s.path+".lock") }
+
+func (s fileStore) write(_ context.Context, f tokenFile) error { return writeTokenFile(s.path, f) }
+
+func (s fileStore) read(context.Context) (*tokenFile, error) {
+	path := s.path
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -148,8 +184,46 @@ func (o *oauthState) readFile() (*tokenFile, error) {
 	if err := json.Unmarshal(raw, &f); err != nil || f.RefreshToken == "" {
 		return nil, fmt.Errorf("bitrix: token file %s is not a saved token pair; delete it to start from the configured tokens", path)
 	}
-	o.secrets.add(f.AccessToken, f.RefreshToken)
 	return &f, nil
+}
+
+// sharedStore keeps the pair in the shared state store, versioned: a write
+// only lands on the version it read, so a stale writer cannot win.
+type sharedStore struct {
+	s       SharedState
+	version int64 // of the pair last read; guarded by oauthState.mu
+}
+
+func (s *sharedStore) String() string { return s.s.String() }
+
+func (s *sharedStore) lock(ctx context.Context) (func(), error) { return s.s.LockTokens(ctx) }
+
+func (s *sharedStore) read(ctx context.Context) (*tokenFile, error) {
+	raw, version, err := s.s.LoadTokens(ctx)
+	if err != nil {
+		return nil, storeError(s.s, err)
+	}
+	s.version = version
+	if raw == nil {
+		return nil, nil
+	}
+	var f tokenFile
+	if err := json.Unmarshal(raw, &f); err != nil || f.RefreshToken == "" {
+		return nil, fmt.Errorf("bitrix: the OAuth pair in %s is not a saved token pair", s.s)
+	}
+	return &f, nil
+}
+
+func (s *sharedStore) write(ctx context.Context, f tokenFile) error {
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if err := s.s.StoreTokens(ctx, raw, s.version); err != nil {
+		return err
+	}
+	s.version++
+	return nil
 }
 
 // descends reports whether a saved pair comes from the configured one, so
@@ -174,7 +248,7 @@ func (o *oauthState) adoptNewer() bool {
 		return false
 	}
 	o.adopt(f)
-	o.log.Info("using the OAuth tokens another process refreshed", "file", o.cfg.TokenFile)
+	o.log.Info("using the OAuth tokens another process refreshed", "store", o.store.String())
 	return true
 }
 
@@ -229,11 +303,11 @@ func (o *oauthState) refreshShared(used Secret) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
 	defer cancel()
-	if o.cfg.TokenFile != "" {
-		unlock, err := lockFile(ctx, o.cfg.TokenFile+".lock")
+	if o.store != nil {
+		unlock, err := o.store.lock(ctx)
 		if err != nil {
 			return &Error{Method: "oauth/token", Code: CodeTokenFileLock,
-				Description: fmt.Sprintf("could not lock %s.lock to refresh the OAuth tokens: %v", o.cfg.TokenFile, err)}
+				Description: fmt.Sprintf("could not take the refresh lock of %s to refresh the OAuth tokens: %v", o.store, err)}
 		}
 		defer unlock()
 		if o.adoptNewer() {
@@ -241,7 +315,7 @@ func (o *oauthState) refreshShared(used Secret) error {
 		}
 	}
 	err := o.exchange(ctx)
-	if e, ok := AsError(err); ok && e.Code == CodeInvalidGrant && o.cfg.TokenFile != "" && o.adoptNewer() {
+	if e, ok := AsError(err); ok && e.Code == CodeInvalidGrant && o.store != nil && o.adoptNewer() {
 		return nil // rotated elsewhere after all: the file has the live pair
 	}
 	return err
@@ -299,16 +373,16 @@ func (o *oauthState) exchange(ctx context.Context) error {
 		o.endpoint = withSlash(ans.ClientEndpoint)
 	}
 	o.log.Info("refreshed the OAuth access token")
-	if o.cfg.TokenFile != "" {
+	if o.store != nil {
 		f := tokenFile{AccessToken: ans.AccessToken, RefreshToken: ans.RefreshToken, ClientEndpoint: o.endpoint,
 			SavedAt: time.Now().UTC(), Origin: fingerprint(o.cfg.RefreshToken)}
 		if ans.ExpiresIn > 0 {
 			f.ExpiresAt = f.SavedAt.Add(time.Duration(ans.ExpiresIn) * time.Second)
 		}
-		if err := writeTokenFile(o.cfg.TokenFile, f); err != nil {
+		if err := o.store.write(ctx, f); err != nil {
 			// The new pair is live in memory; losing it on restart would force a
 			// re-authorization, so say so loudly but keep serving.
-			o.log.Error("could not save the rotated OAuth tokens; a restart will need re-authorization", "file", o.cfg.TokenFile, "error", err)
+			o.log.Error("could not save the rotated OAuth tokens; a restart will need re-authorization", "store", o.store.String(), "error", err)
 		}
 	}
 	return nil

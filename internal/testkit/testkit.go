@@ -7,6 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +175,62 @@ func WantToolError(t testing.TB, res *mcp.CallToolResult, parts ...string) {
 		if !strings.Contains(Text(res), p) {
 			t.Fatalf("error %q lacks %q", Text(res), p)
 		}
+	}
+}
+
+// RedisServer is a real redis-server (the Debian package) on a free
+// loopback port, for one test.
+type RedisServer struct {
+	URL  string
+	port string
+	cmd  *exec.Cmd
+	t    testing.TB
+}
+
+// StartRedis starts redis-server, or skips the test when it is missing
+// (fails under CI, whose .ci/run installs it).
+func StartRedis(t testing.TB) *RedisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server is missing: .ci/run installs it (apt-get install redis-server)")
+		}
+		t.Skip("redis-server is not installed (apt-get install redis-server)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l.Close()
+	r := &RedisServer{URL: "redis://127.0.0.1:" + port + "/0", port: port, t: t}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Start (re)starts the server, empty, and waits until it answers.
+func (r *RedisServer) Start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", r.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	for range 200 {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+r.port); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.t.Fatal("redis-server did not start")
+}
+
+// Stop ends the server.
+func (r *RedisServer) Stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+		r.cmd = nil
 	}
 }

@@ -1,0 +1,156 @@
+package state_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/state"
+)
+
+// replicas are n clients of one portal, as n server processes would have,
+// sharing the Redis at url (or each with its own bucket when url is "").
+func replicas(t *testing.T, p *bitrixtest.Portal, url string, n int, oauth bool) []*bitrix.Client {
+	t.Helper()
+	f := p.Fixture()
+	var out []*bitrix.Client
+	for range n {
+		cfg := bitrix.Config{HTTPClient: p.HTTPClient(), RateLimit: bitrix.DefaultRateLimit, RateBurst: bitrix.DefaultRateBurst,
+			RetryBase: 50 * time.Millisecond, MaxRetryTime: 2 * time.Minute, MaxAttempts: 20}
+		if oauth {
+			access, refresh := p.Tokens()
+			cfg.OAuth = &bitrix.OAuthConfig{ClientEndpoint: p.ClientEndpoint(), AccessToken: bitrix.Secret(access), RefreshToken: bitrix.Secret(refresh),
+				ClientID: f.OAuth.ClientID, ClientSecret: bitrix.Secret(f.OAuth.ClientSecret), TokenURL: p.TokenURL()}
+		} else {
+			cfg.WebhookURL = bitrix.Secret(p.WebhookURL())
+		}
+		if url != "" {
+			r, err := state.NewRedis(url, "portal.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			cfg.Shared = r
+		}
+		c, err := bitrix.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// spread makes calls concurrent list calls, each on its own private dialog,
+// round-robin over the clients; it returns the failures and the time taken.
+func spread(clients []*bitrix.Client, calls int) (failed int64, took time.Duration, first error) {
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	var once sync.Once
+	start := time.Now()
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := clients[i%len(clients)].DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: fmt.Sprint(200000 + i)}); err != nil {
+				n.Add(1)
+				once.Do(func() { first = err })
+			}
+		}()
+	}
+	wg.Wait()
+	return n.Load(), time.Since(start), first
+}
+
+// Three replicas sharing Redis keep a portal at 2/s and 50 from ever
+// answering QUERY_LIMIT_EXCEEDED, in about the time one process needs; three
+// replicas each with their own bucket do not.
+func TestReplicasShareTheRateLimit(t *testing.T) {
+	redis := testkit.StartRedis(t)
+	const calls = 600
+	one := bitrixtest.InProcess(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+	failed, alone, err := spread(replicas(t, one, "", 1, false), calls)
+	if failed != 0 || one.Stats().Rejected503 != 0 {
+		t.Fatalf("one process: %d failed (%v), %d refused", failed, err, one.Stats().Rejected503)
+	}
+	p := bitrixtest.InProcess(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+	failed, shared, err := spread(replicas(t, p, redis.URL, 3, false), calls)
+	st := p.Stats()
+	t.Logf("%d calls: one process %s (%d requests); three replicas sharing Redis %s (%d requests, %d QUERY_LIMIT_EXCEEDED)",
+		calls, alone.Round(time.Millisecond), one.Stats().Requests, shared.Round(time.Millisecond), st.Requests, st.Rejected503)
+	if failed != 0 || st.Rejected503 != 0 {
+		t.Fatalf("three replicas: %d failed (%v), %d QUERY_LIMIT_EXCEEDED", failed, err, st.Rejected503)
+	}
+	if shared > alone*12/10+time.Second {
+		t.Fatalf("three replicas took %s, one process %s: more than 20%% slower", shared, alone)
+	}
+
+	// Without the shared store, three buckets of 50 meet the portal's one.
+	q := bitrixtest.InProcess(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+	spread(replicas(t, q, "", 3, false), 150)
+	if q.Stats().Rejected503 == 0 {
+		t.Fatal("three separate buckets met no QUERY_LIMIT_EXCEEDED: the test proves nothing")
+	}
+	t.Logf("three replicas without Redis, 150 calls: %d QUERY_LIMIT_EXCEEDED", q.Stats().Rejected503)
+}
+
+// An expired token under 3 x 20 concurrent calls: one refresh for all
+// replicas, and no call fails.
+func TestReplicasShareTheOAuthPair(t *testing.T) {
+	redis := testkit.StartRedis(t)
+	p := bitrixtest.InProcess(t, nil)
+	clients := replicas(t, p, redis.URL, 3, true)
+	if failed, _, err := spread(clients, 3); failed != 0 {
+		t.Fatal(err)
+	}
+	p.ExpireToken()
+	failed, _, err := spread(clients, 60)
+	if n := p.Stats().Refreshes; n != 1 || failed != 0 {
+		t.Fatalf("%d refreshes, %d failed calls (%v)", n, failed, err)
+	}
+	// A second expiry: the pair in Redis is the new one, and still one refresh.
+	p.ExpireToken()
+	if failed, _, err := spread(clients, 60); failed != 0 || p.Stats().Refreshes != 2 {
+		t.Fatalf("second expiry: %d refreshes, %d failed (%v)", p.Stats().Refreshes, failed, err)
+	}
+}
+
+// Redis away: calls fail fast, naming the store; back: calls work again.
+func TestRedisRestart(t *testing.T) {
+	redis := testkit.StartRedis(t)
+	p := bitrixtest.InProcess(t, nil)
+	clients := replicas(t, p, redis.URL, 2, false)
+	if failed, _, err := spread(clients, 20); failed != 0 {
+		t.Fatal(err)
+	}
+	redis.Stop()
+	start := time.Now()
+	failed, took, err := spread(clients, 20)
+	if failed != 20 || took > 10*time.Second {
+		t.Fatalf("with Redis down: %d of 20 failed in %s", failed, took)
+	}
+	if e, ok := bitrix.AsError(err); !ok || e.Code != bitrix.CodeStateStore || !strings.Contains(e.Description, redis.URL) {
+		t.Fatalf("the error must name the store: %v", err)
+	}
+	t.Logf("Redis down: 20 calls failed in %s with %v", time.Since(start).Round(time.Millisecond), err)
+	redis.Start()
+	back := time.Now()
+	for {
+		failed, _, err := spread(clients, 20)
+		if failed == 0 {
+			break
+		}
+		if time.Since(back) > 10*time.Second {
+			t.Fatalf("10 s after Redis came back calls still fail: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("Redis back: calls work again after %s", time.Since(back).Round(time.Millisecond))
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
+)
+
+// serveReplicas starts n server processes over stateless Streamable HTTP
+// against the portal, sharing state (when not "") as BITRIX24_STATE_URL.
+func serveReplicas(t *testing.T, p *bitrixtest.Portal, n int, state string) []string {
+	t.Helper()
+	var bases []string
+	for range n {
+		addr := freeAddr(t)
+		env := testkit.PortalEnv(p, map[string]string{"LOG_LEVEL": "warn", "MCP_ADDR": addr, "BITRIX24_STATE_URL": state})
+		cmd := exec.Command(binPath, "--transport", "http", "--stateless")
+		cmd.Env = testkit.EnvList(env)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		waitHealthy(t, "http://"+addr)
+		bases = append(bases, "http://"+addr)
+	}
+	return bases
+}
+
+// callAll sends calls tools/call requests at once, round-robin over the
+// servers; it returns the tool errors (with one example) and the time taken.
+func callAll(t *testing.T, bases []string, calls int) (failed int64, example string, took time.Duration) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	var once sync.Once
+	client := &http.Client{Timeout: 3 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 150, MaxConnsPerHost: 150}}
+	start := time.Now()
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"%d","fields":"ids"}}}`, i, 200000+i)
+			req, _ := http.NewRequest("POST", bases[i%len(bases)]+"/mcp", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+			resp, err := client.Do(req)
+			var text string
+			if err == nil {
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				text = string(raw)
+			}
+			if err != nil || !strings.Contains(text, `"user_ids"`) || strings.Contains(text, `"isError":true`) {
+				n.Add(1)
+				once.Do(func() { example = fmt.Sprint(err, " ", text) })
+			}
+		}()
+	}
+	wg.Wait()
+	return n.Load(), example, time.Since(start)
+}
+
+// Three server processes sharing Redis, 600 concurrent calls spread across
+// them, on a portal at 2/s and 50: no QUERY_LIMIT_EXCEEDED, and about the
+// time one process takes for the same work.
+func TestThreeProcessesShareTheLimit(t *testing.T) {
+	redis := testkit.StartRedis(t)
+	const calls = 600
+	one := bitrixtest.Start(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+	failed, example, alone := callAll(t, serveReplicas(t, one, 1, ""), calls)
+	if failed != 0 || one.Stats().Rejected503 != 0 {
+		t.Fatalf("one process: %d failed (%s), %d QUERY_LIMIT_EXCEEDED", failed, example, one.Stats().Rejected503)
+	}
+	p := bitrixtest.Start(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+	failed, example, shared := callAll(t, serveReplicas(t, p, 3, redis.URL), calls)
+	st := p.Stats()
+	t.Logf("%d calls: one process %s (%d requests); three processes sharing Redis %s (%d requests, %d QUERY_LIMIT_EXCEEDED)",
+		calls, alone.Round(time.Millisecond), one.Stats().Requests, shared.Round(time.Millisecond), st.Requests, st.Rejected503)
+	if failed != 0 || st.Rejected503 != 0 {
+		t.Fatalf("three processes: %d failed (%s), %d QUERY_LIMIT_EXCEEDED", failed, example, st.Rejected503)
+	}
+	if shared > alone*12/10+time.Second {
+		t.Fatalf("three processes took %s, one %s: more than 20%% slower", shared, alone)
+	}
+}
