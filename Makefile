@@ -22,12 +22,14 @@ test:
 	fi
 
 # Micro-benchmarks, the scenario table (about a minute: the naive client it
-# is compared with really waits on the 2/s limit), then the HTTP soak table
-# (about 30 s).
+# is compared with really waits on the 2/s limit), the HTTP soak table
+# (about 30 s), and one replica against three sharing Redis (needs
+# redis-server).
 bench:
 	go test -run '^$$' -bench . -benchmem ./bitrix/ ./tools/
 	go test -run '^$$' -bench Scenarios -benchtime 1x .
 	go test -run '^$$' -bench Soak -benchtime 1x .
+	go test -run '^$$' -bench Replicas -benchtime 1x ./state/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi

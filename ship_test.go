@@ -194,3 +194,26 @@ func TestStaticVersionedBuild(t *testing.T) {
 		t.Fatalf("%v %q", err, out)
 	}
 }
+
+// deploy/compose.yaml is what "Running for a team" says: three stateless
+// replicas sharing Redis behind a TLS-ending proxy, nothing else published.
+func TestComposeFile(t *testing.T) {
+	raw, err := os.ReadFile("deploy/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := string(raw)
+	for _, want := range []string{"replicas: 3", "image: redis:", "--requirepass", "MCP_STATELESS: \"true\"", "BITRIX24_STATE_URL: redis://:${REDIS_PASSWORD}@redis:6379/0",
+		"MCP_AUTH_TOKEN: ${MCP_AUTH_TOKEN:?", "image: caddy:", `ports: ["80:80", "443:443"]`} {
+		if !strings.Contains(c, want) {
+			t.Errorf("compose.yaml lacks %q", want)
+		}
+	}
+	if strings.Count(c, "ports:") != 1 {
+		t.Error("only the proxy may publish ports")
+	}
+	caddy, _ := os.ReadFile("deploy/Caddyfile")
+	if !strings.Contains(string(caddy), "dynamic a mcp 8080") || !strings.Contains(string(caddy), "health_uri /healthz") {
+		t.Errorf("Caddyfile: %s", caddy)
+	}
+}

@@ -17,12 +17,17 @@ import (
 
 // replicas are n clients of one portal, as n server processes would have,
 // sharing the Redis at url (or each with its own bucket when url is "").
-func replicas(t *testing.T, p *bitrixtest.Portal, url string, n int, oauth bool) []*bitrix.Client {
+func replicas(t testing.TB, p *bitrixtest.Portal, url string, n int, oauth bool) []*bitrix.Client {
+	return replicasAt(t, p, url, n, oauth, bitrix.DefaultRateLimit, bitrix.DefaultRateBurst)
+}
+
+// replicasAt is replicas for a portal that drains rate a second and holds burst.
+func replicasAt(t testing.TB, p *bitrixtest.Portal, url string, n int, oauth bool, rate float64, burst int) []*bitrix.Client {
 	t.Helper()
 	f := p.Fixture()
 	var out []*bitrix.Client
 	for range n {
-		cfg := bitrix.Config{HTTPClient: p.HTTPClient(), RateLimit: bitrix.DefaultRateLimit, RateBurst: bitrix.DefaultRateBurst,
+		cfg := bitrix.Config{HTTPClient: p.HTTPClient(), RateLimit: rate, RateBurst: burst,
 			RetryBase: 50 * time.Millisecond, MaxRetryTime: 2 * time.Minute, MaxAttempts: 20}
 		if oauth {
 			access, refresh := p.Tokens()
@@ -153,4 +158,37 @@ func TestRedisRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("Redis back: calls work again after %s", time.Since(back).Round(time.Millisecond))
+}
+
+// BenchmarkReplicas compares one replica with three sharing Redis on an
+// Enterprise portal (drains 5/s, holds 250), and prints a table. Run it with
+// `make bench`.
+func BenchmarkReplicas(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("runs once: use -benchtime 1x")
+	}
+	redis := testkit.StartRedis(b)
+	const calls = 2000
+	fmt.Println()
+	fmt.Println("| replicas (Enterprise portal: 5/s, 250) | 2,000 concurrent calls | HTTP requests | QUERY_LIMIT_EXCEEDED |")
+	fmt.Println("| --- | --- | --- | --- |")
+	for _, n := range []int{1, 3} {
+		p := bitrixtest.InProcess(b, nil, bitrixtest.WithRateLimit(5, 250))
+		url := redis.URL
+		if n == 1 {
+			url = ""
+		}
+		clients := replicasAt(b, p, url, n, false, 5, 250)
+		failed, took, err := spread(clients, calls)
+		if failed != 0 {
+			b.Fatalf("%d replicas: %d failed: %v", n, failed, err)
+		}
+		st := p.Stats()
+		label := "1 (in-process bucket)"
+		if n > 1 {
+			label = fmt.Sprintf("%d sharing Redis", n)
+		}
+		fmt.Printf("| %s | %s | %d | %d |\n", label, took.Round(10*time.Millisecond), st.Requests, st.Rejected503)
+	}
+	fmt.Println()
 }
