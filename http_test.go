@@ -37,6 +37,7 @@ const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{
 // A web page must not drive a token-less loopback server: Origin is checked
 // on every endpoint, POSTs must be JSON, and no wildcard CORS is sent.
 func TestCrossOriginRefused(t *testing.T) {
+	t.Parallel()
 	p := bitrixtest.Start(t, nil)
 	ns := startNetwork(t, p, map[string]string{"MCP_AUTH_TOKEN": "", "MCP_ALLOWED_ORIGINS": "https://app.example.com"})
 	evil := map[string]string{"Origin": "https://evil.example", "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -117,6 +118,7 @@ func serveForReal(t *testing.T, ns *netServer, maxConns int, readTimeout time.Du
 // Connections that send headers and then nothing are cut off at the read
 // deadline, and past the connection cap new ones are answered at once.
 func TestSlowBodiesAreCutOff(t *testing.T) {
+	t.Parallel()
 	p := bitrixtest.Start(t, nil)
 	ns := startNetwork(t, p, nil)
 	const maxConns, slow = 20, 30
@@ -160,6 +162,7 @@ func TestSlowBodiesAreCutOff(t *testing.T) {
 
 // Streamable HTTP sessions end at DELETE, and at most MCP_MAX_SESSIONS live.
 func TestSessionsAreCapped(t *testing.T) {
+	t.Parallel()
 	p := bitrixtest.Start(t, nil)
 	ns := startNetwork(t, p, map[string]string{"MCP_MAX_SESSIONS": "3"})
 	h := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -199,6 +202,7 @@ func TestSessionsAreCapped(t *testing.T) {
 // A legacy SSE session may queue only so many calls; the rest are refused at
 // once, and when its stream closes its calls stop calling Bitrix24.
 func TestSSEBackpressure(t *testing.T) {
+	t.Parallel()
 	p := bitrixtest.Start(t, nil)
 	p.SetLatency(200 * time.Millisecond)
 	ns := startNetwork(t, p, map[string]string{"BITRIX24_RATE_LIMIT": "2", "BITRIX24_RATE_BURST": "5"})
@@ -254,6 +258,7 @@ func TestSSEBackpressure(t *testing.T) {
 // On SIGTERM, a legacy SSE call whose POST was answered 202 still finishes
 // and its result is delivered.
 func TestSSECallsDrainOnShutdown(t *testing.T) {
+	t.Parallel()
 	p := bitrixtest.Start(t, nil)
 	p.SetLatency(600 * time.Millisecond)
 	ns := startNetwork(t, p, nil)

@@ -215,6 +215,7 @@ func TestNonLoopbackNeedsToken(t *testing.T) {
 // Graceful shutdown: SIGTERM while a call is in flight lets it finish, the
 // process exits 0, and no new work is accepted meanwhile.
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	p := bitrixtest.Start(t, nil)
 	p.SetLatency(800 * time.Millisecond)
 	ns := startNetwork(t, p, nil)
@@ -250,6 +251,7 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestProgressAndCancellation(t *testing.T) {
+	t.Parallel()
 	p := bitrixtest.Start(t, nil)
 	ns := startNetwork(t, p, nil)
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
@@ -334,6 +336,7 @@ func TestRateLimitWaitsAreLogged(t *testing.T) {
 // refresh, the rotated pair lands in the token file, and a restart with
 // the same environment works from the file.
 func TestOAuthEndToEnd(t *testing.T) {
+	t.Parallel()
 	p := bitrixtest.Start(t, nil)
 	f := p.Fixture()
 	tokenFile := filepath.Join(t.TempDir(), "tokens.json")

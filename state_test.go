@@ -75,6 +75,7 @@ func callAll(t *testing.T, bases []string, calls int) (failed int64, example str
 // them, on a portal at 2/s and 50: no QUERY_LIMIT_EXCEEDED, and about the
 // time one process takes for the same work.
 func TestThreeProcessesShareTheLimit(t *testing.T) {
+	t.Parallel()
 	redis := testkit.StartRedis(t)
 	const calls = 600
 	one := bitrixtest.Start(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))

@@ -78,8 +78,9 @@ func spread(clients []*bitrix.Client, calls int) (failed int64, took time.Durati
 // answering QUERY_LIMIT_EXCEEDED, in about the time one process needs; three
 // replicas each with their own bucket do not.
 func TestReplicasShareTheRateLimit(t *testing.T) {
+	t.Parallel()
 	redis := testkit.StartRedis(t)
-	const calls = 600
+	const calls = 300 // the 600-call figure is TestThreeProcessesShareTheLimit's, with processes
 	one := bitrixtest.InProcess(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
 	failed, alone, err := spread(replicas(t, one, "", 1, false), calls)
 	if failed != 0 || one.Stats().Rejected503 != 0 {
@@ -109,6 +110,7 @@ func TestReplicasShareTheRateLimit(t *testing.T) {
 // An expired token under 3 x 20 concurrent calls: one refresh for all
 // replicas, and no call fails.
 func TestReplicasShareTheOAuthPair(t *testing.T) {
+	t.Parallel()
 	redis := testkit.StartRedis(t)
 	p := bitrixtest.InProcess(t, nil)
 	clients := replicas(t, p, redis.URL, 3, true)
@@ -129,6 +131,7 @@ func TestReplicasShareTheOAuthPair(t *testing.T) {
 
 // Redis away: calls fail fast, naming the store; back: calls work again.
 func TestRedisRestart(t *testing.T) {
+	t.Parallel()
 	redis := testkit.StartRedis(t)
 	p := bitrixtest.InProcess(t, nil)
 	clients := replicas(t, p, redis.URL, 2, false)
