@@ -13,16 +13,19 @@ import (
 const maxStdioMessage = 4 << 20
 
 // limitLines passes stdin's lines through unless one is longer than max.
-// Such a line is dropped as it streams by (never held whole) and replaced by
-// a request, with the same id, for a method that names the problem: the
+// Such a line is dropped as it streams by (never held past max) and replaced
+// by a request, with the same id, for a method that names the problem: the
 // client gets a JSON-RPC "method not found" error for its call instead of
-// silence, and nothing else changes for mcp-go.
+// silence, and nothing else changes for mcp-go. Memory grows with the
+// longest line passed, not with max: start-up allocates 64 KiB.
 func limitLines(r io.Reader, max int) io.Reader {
-	return &lineLimiter{r: bufio.NewReaderSize(r, max)}
+	return &lineLimiter{r: bufio.NewReaderSize(r, 64<<10), max: max}
 }
 
 type lineLimiter struct {
 	r       *bufio.Reader
+	max     int
+	line    []byte // the line being read, up to max
 	pending []byte
 	err     error
 }
@@ -32,18 +35,35 @@ func (l *lineLimiter) Read(p []byte) (int, error) {
 		if l.err != nil {
 			return 0, l.err
 		}
-		line, err := l.r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			id := topLevelID(line)
-			for err == bufio.ErrBufferFull {
-				_, err = l.r.ReadSlice('\n') // skip the rest of the line
+		l.line = l.line[:0]
+		var id json.RawMessage
+		over := false
+		for {
+			chunk, err := l.r.ReadSlice('\n')
+			if !over && len(l.line)+len(chunk) > l.max {
+				over = true
+				// The id comes first in practice: what was kept holds it.
+				id = topLevelID(l.line)
+				if len(l.line) == 0 {
+					id = topLevelID(chunk)
+				}
+				l.line = l.line[:0]
 			}
+			if !over {
+				l.line = append(l.line, chunk...) // ReadSlice's bytes are reused
+			}
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if err != nil {
+				l.err = err
+			}
+			break
+		}
+		if over {
 			l.pending = oversized(id)
 		} else {
-			l.pending = append(l.pending[:0], line...) // ReadSlice's bytes are reused
-		}
-		if err != nil {
-			l.err = err
+			l.pending = l.line
 		}
 	}
 	n := copy(p, l.pending)
