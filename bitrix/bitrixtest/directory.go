@@ -257,7 +257,7 @@ func (p *Portal) searchChats(who caller, params map[string]any) (answer, *apiErr
 // total is -1, and hasMore says whether to go on.
 func (p *Portal) recent(who caller, params map[string]any) (answer, *apiError) {
 	var mine []*Chat
-	for _, id := range p.seedChatIDs() {
+	for _, id := range p.ChatIDs() {
 		if c := p.chats[id]; c != nil && contains(c.Members, who.userID) && str(params["SKIP_CHAT"]) != "Y" {
 			mine = append(mine, c)
 		}
@@ -280,18 +280,6 @@ func (p *Portal) recent(who caller, params map[string]any) (answer, *apiError) {
 	}
 	total := -1
 	return answer{result: map[string]any{"items": items, "hasMore": offset+limit < len(mine), "hasMorePages": offset+limit < len(mine)}, total: &total}, nil
-}
-
-// seedChatIDs is the fixture's chat order, then the generated chats.
-func (p *Portal) seedChatIDs() []int {
-	var ids []int
-	for _, c := range p.fix.Chats {
-		ids = append(ids, c.ID)
-	}
-	for _, g := range p.fix.Large {
-		ids = append(ids, g.ChatID)
-	}
-	return ids
 }
 
 // dialogGet is im.dialog.get: chatN or sgN the caller may see.
