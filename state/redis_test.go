@@ -195,3 +195,27 @@ func BenchmarkReplicas(b *testing.B) {
 	}
 	fmt.Println()
 }
+
+// An OPERATION_TIME_LIMIT one replica met pauses that method for the others
+// too: they fail without a request until the reset.
+func TestReplicasSharePauses(t *testing.T) {
+	t.Parallel()
+	redis := testkit.StartRedis(t)
+	p := bitrixtest.InProcess(t, nil)
+	clients := replicas(t, p, redis.URL, 2, false)
+	p.PauseMethod(bitrix.MethodDialogUsersList, time.Now().Add(time.Hour))
+	if _, err := clients[0].DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat2935"}); !bitrix.IsRateLimited(err) {
+		t.Fatalf("want OPERATION_TIME_LIMIT, got %v", err)
+	}
+	before := p.Stats().Requests
+	_, err := clients[1].DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat2935"})
+	if !bitrix.IsRateLimited(err) || p.Stats().Requests != before {
+		t.Fatalf("the other replica sent a request into a known pause: %v", err)
+	}
+	if _, err := clients[1].DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat2935", LastID: new(int)}); !bitrix.IsRateLimited(err) {
+		t.Fatalf("keyset reads of the same method are paused too: %v", err)
+	}
+	if _, err := clients[1].SearchUsers(context.Background(), "Peterson", 0, 10); err != nil {
+		t.Fatalf("other methods go on: %v", err)
+	}
+}
