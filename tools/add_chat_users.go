@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -20,20 +19,14 @@ type AddChatUsersInput struct {
 	DryRun      bool  `json:"dry_run,omitempty" jsonschema:"default=false" jsonschema_description:"Only report who would be added and who is already a member; change nothing."`
 }
 
-// NotAdded is a user the call could not add, and why.
-type NotAdded struct {
-	ID     int    `json:"id" jsonschema:"required"`
-	Reason string `json:"reason" jsonschema:"required"`
-}
-
 // AddChatUsersOutput is add_chat_users' result.
 type AddChatUsersOutput struct {
-	ChatID         int        `json:"chat_id" jsonschema:"required"`
-	Added          []int      `json:"added" jsonschema:"required" jsonschema_description:"Users who are members now and were not before (with dry_run: who would be invited)."`
-	AlreadyMembers []int      `json:"already_members" jsonschema:"required"`
-	NotAdded       []NotAdded `json:"not_added" jsonschema:"required" jsonschema_description:"Users Bitrix24 accepted but did not add: unknown or dismissed ids, or users who cannot join this chat."`
-	HideHistory    bool       `json:"hide_history" jsonschema:"required"`
-	DryRun         bool       `json:"dry_run" jsonschema:"required"`
+	ChatID         int          `json:"chat_id" jsonschema:"required"`
+	Added          []int        `json:"added" jsonschema:"required" jsonschema_description:"Users who are members now and were not before (with dry_run: who would be invited)."`
+	AlreadyMembers []int        `json:"already_members" jsonschema:"required"`
+	NotAdded       []NotChanged `json:"not_added" jsonschema:"required" jsonschema_description:"Users Bitrix24 accepted but did not add: unknown or dismissed ids, or users who cannot join this chat."`
+	HideHistory    bool         `json:"hide_history" jsonschema:"required"`
+	DryRun         bool         `json:"dry_run" jsonschema:"required"`
 }
 
 func addChatUsersSpec() spec {
@@ -74,7 +67,7 @@ func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallT
 		return bitrixErrorResult(ctx, err, nil)
 	}
 	members := idSet(before.Users)
-	out := AddChatUsersOutput{ChatID: in.ChatID, Added: []int{}, AlreadyMembers: []int{}, NotAdded: []NotAdded{}, HideHistory: hide, DryRun: in.DryRun}
+	out := AddChatUsersOutput{ChatID: in.ChatID, Added: []int{}, AlreadyMembers: []int{}, NotAdded: []NotChanged{}, HideHistory: hide, DryRun: in.DryRun}
 	var missing []int
 	for _, id := range want {
 		if members[id] {
@@ -134,9 +127,9 @@ func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallT
 		case now[id]:
 			out.Added = append(out.Added, id)
 		case addErr != nil:
-			out.NotAdded = append(out.NotAdded, NotAdded{ID: id, Reason: "Bitrix24's answer was lost and the user is not a member afterwards: the invitation did not land (safe to try again)"})
+			out.NotAdded = append(out.NotAdded, NotChanged{ID: id, Reason: "Bitrix24's answer was lost and the user is not a member afterwards: the invitation did not land (safe to try again)"})
 		default:
-			out.NotAdded = append(out.NotAdded, NotAdded{ID: id, Reason: "Bitrix24 accepted the id but the user is not a member afterwards: the id is unknown, the user is dismissed, or cannot join this chat"})
+			out.NotAdded = append(out.NotAdded, NotChanged{ID: id, Reason: "Bitrix24 accepted the id but the user is not a member afterwards: the id is unknown, the user is dismissed, or cannot join this chat"})
 		}
 	}
 	summary := addSummary(out)
@@ -205,14 +198,7 @@ func addSummary(o AddChatUsersOutput) string {
 
 // addData lists every id per outcome, and why each one was not added.
 func addData(o AddChatUsersOutput) string {
-	lines := []string{idsLine("added", o.Added), idsLine("already_members", o.AlreadyMembers)}
-	if len(o.NotAdded) == 0 {
-		lines = append(lines, "not_added: none")
-	}
-	for _, n := range o.NotAdded {
-		lines = append(lines, fmt.Sprintf("not_added: %d (%s)", n.ID, n.Reason))
-	}
-	return strings.Join(lines, "\n")
+	return changeData("added", o.Added, "already_members", o.AlreadyMembers, "not_added", o.NotAdded)
 }
 
 func idSet(users []bitrix.DialogUser) map[int]bool {

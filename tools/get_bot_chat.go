@@ -52,14 +52,9 @@ func getBotChat(ctx context.Context, d *Deps, in GetBotChatInput) *mcp.CallToolR
 			bitrix.CodeAccessDenied: fmt.Sprintf("The bot %d is not a member of %s, so it may not read it; add the bot to the chat first, or use list_dialog_users.", botID, in.DialogID),
 		})
 	}
-	var lastMsg *int
-	if c.LastMessageID.Valid {
-		v := int(c.LastMessageID.V)
-		lastMsg = &v
-	}
 	chat := ChatDetails{ID: int(c.ID), DialogID: c.DialogID, Name: c.Name, Description: c.Description, Type: c.Type,
 		Owner: int(c.Owner), Role: c.Role, UserCounter: int(c.UserCounter), ManagerIDs: bitrix.Ints(c.ManagerList),
-		MutedUserIDs: bitrix.Ints(c.MuteList), DateCreate: c.DateCreate.Ptr(), LastMessageID: lastMsg,
+		MutedUserIDs: bitrix.Ints(c.MuteList), DateCreate: c.DateCreate.Ptr(), LastMessageID: intPtr(c.LastMessageID),
 		MessageCount: int(c.MessageCount), Color: c.Color.Ptr(), Avatar: c.Avatar, Extranet: c.Extranet,
 		EntityType: c.EntityType, EntityID: c.EntityID}
 	summary := fmt.Sprintf("%s %q (type %s): %d member(s); the bot's role: %s.", chat.DialogID, chat.Name, chat.Type, chat.UserCounter, chat.Role)

@@ -22,14 +22,8 @@ type RemoveChatUsersOutput struct {
 	ChatID     int          `json:"chat_id" jsonschema:"required"`
 	Removed    []int        `json:"removed" jsonschema:"required" jsonschema_description:"Users who were members and are not now (with dry_run: who would be removed)."`
 	NotMembers []int        `json:"not_members" jsonschema:"required" jsonschema_description:"Users who were not members to begin with; nothing was sent for them."`
-	NotRemoved []NotRemoved `json:"not_removed" jsonschema:"required" jsonschema_description:"Members who are still members, and why."`
+	NotRemoved []NotChanged `json:"not_removed" jsonschema:"required" jsonschema_description:"Members who are still members, and why."`
 	DryRun     bool         `json:"dry_run" jsonschema:"required"`
-}
-
-// NotRemoved is a member the call could not remove, and why.
-type NotRemoved struct {
-	ID     int    `json:"id" jsonschema:"required"`
-	Reason string `json:"reason" jsonschema:"required"`
 }
 
 func removeChatUsersSpec() spec {
@@ -68,7 +62,7 @@ func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp
 	for _, u := range before.Users {
 		names[int(u.ID)] = u.Name
 	}
-	out := RemoveChatUsersOutput{ChatID: in.ChatID, Removed: []int{}, NotMembers: []int{}, NotRemoved: []NotRemoved{}, DryRun: in.DryRun}
+	out := RemoveChatUsersOutput{ChatID: in.ChatID, Removed: []int{}, NotMembers: []int{}, NotRemoved: []NotChanged{}, DryRun: in.DryRun}
 	var members []int
 	for _, id := range dedupe(in.UserIDs) {
 		if _, ok := names[id]; ok {
@@ -91,28 +85,25 @@ func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp
 
 	failed := map[int]string{}
 	unknown := false
-	for _, id := range members {
-		err := d.Client.ChatUserDelete(ctx, in.ChatID, id)
-		switch {
-		case err == nil:
-		case outcomeUnknown(err):
-			unknown = true
-			failed[id] = "Bitrix24's answer was lost (" + describeErr(err) + ")"
-		default:
-			failed[id] = removalReason(err)
-			if e, ok := bitrix.AsError(err); ok && e.Code == bitrix.CodeAccessDeniedKick {
-				// The same refusal awaits the rest: do not send them.
-				for _, rest := range members {
-					if _, tried := failed[rest]; !tried && rest != id {
-						failed[rest] = removalReason(err)
-					}
-				}
-			}
-		}
-		if e, ok := bitrix.AsError(err); ok && e.Code == bitrix.CodeAccessDeniedKick {
+	for i, id := range members {
+		if ctx.Err() != nil {
 			break
 		}
-		if ctx.Err() != nil {
+		err := d.Client.ChatUserDelete(ctx, in.ChatID, id)
+		if err == nil {
+			continue
+		}
+		if outcomeUnknown(err) {
+			unknown = true
+			failed[id] = "Bitrix24's answer was lost (" + describeErr(err) + ")"
+			continue
+		}
+		failed[id] = removalReason(err)
+		if e, ok := bitrix.AsError(err); ok && e.Code == bitrix.CodeAccessDeniedKick {
+			// The same refusal awaits the rest: do not send them.
+			for _, rest := range members[i+1:] {
+				failed[rest] = failed[id]
+			}
 			break
 		}
 	}
@@ -135,9 +126,9 @@ func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp
 		case !still[id]:
 			out.Removed = append(out.Removed, id)
 		case tried:
-			out.NotRemoved = append(out.NotRemoved, NotRemoved{ID: id, Reason: reason})
+			out.NotRemoved = append(out.NotRemoved, NotChanged{ID: id, Reason: reason})
 		default:
-			out.NotRemoved = append(out.NotRemoved, NotRemoved{ID: id, Reason: "Bitrix24 answered true but the user is still a member"})
+			out.NotRemoved = append(out.NotRemoved, NotChanged{ID: id, Reason: "Bitrix24 answered true but the user is still a member"})
 		}
 	}
 	return dataResult(out, removeSummary(out), removeData(out))
@@ -197,12 +188,5 @@ func removeSummary(o RemoveChatUsersOutput) string {
 }
 
 func removeData(o RemoveChatUsersOutput) string {
-	lines := []string{idsLine("removed", o.Removed), idsLine("not_members", o.NotMembers)}
-	if len(o.NotRemoved) == 0 {
-		lines = append(lines, "not_removed: none")
-	}
-	for _, n := range o.NotRemoved {
-		lines = append(lines, fmt.Sprintf("not_removed: %d (%s)", n.ID, n.Reason))
-	}
-	return strings.Join(lines, "\n")
+	return changeData("removed", o.Removed, "not_members", o.NotMembers, "not_removed", o.NotRemoved)
 }

@@ -125,6 +125,19 @@ func idsLine(name string, ids []int) string {
 	return b.String()
 }
 
+// changeData renders a change's outcome: the ids it changed, the ids it had
+// nothing to do for, and each id it could not change with the reason.
+func changeData(doneKey string, done []int, asideKey string, aside []int, failKey string, failed []NotChanged) string {
+	lines := []string{idsLine(doneKey, done), idsLine(asideKey, aside)}
+	if len(failed) == 0 {
+		lines = append(lines, failKey+": none")
+	}
+	for _, f := range failed {
+		lines = append(lines, fmt.Sprintf("%s: %d (%s)", failKey, f.ID, f.Reason))
+	}
+	return strings.Join(lines, "\n")
+}
+
 // fieldLines renders an object's fields as "key: value" lines, in order.
 func fieldLines(pairs ...any) string {
 	var b strings.Builder

@@ -74,6 +74,12 @@ func toDialogUser(u bitrix.DialogUser, full bool) DialogUser {
 	return out
 }
 
+// NotChanged is a user a change did not reach (not added, not removed), and why.
+type NotChanged struct {
+	ID     int    `json:"id" jsonschema:"required"`
+	Reason string `json:"reason" jsonschema:"required"`
+}
+
 // ChatDetails is a chat's details with snake_case keys (get_bot_chat, get_chat).
 type ChatDetails struct {
 	ID            int     `json:"id" jsonschema:"required"`
