@@ -22,6 +22,7 @@ type Info struct {
 	Name        string
 	Description string
 	ReadOnly    bool
+	Destructive bool
 	Input       any // zero value of the input type
 	Output      any // zero value of the output type
 }
@@ -30,7 +31,7 @@ type Info struct {
 func Catalog() []Info {
 	var out []Info
 	for _, sp := range specs() {
-		out = append(out, Info{Name: sp.name, Description: sp.description, ReadOnly: sp.readOnly, Input: sp.input, Output: sp.output})
+		out = append(out, Info{Name: sp.name, Description: sp.description, ReadOnly: sp.readOnly, Destructive: sp.destructive, Input: sp.input, Output: sp.output})
 	}
 	return out
 }

@@ -166,7 +166,10 @@ func reference(files map[string][]byte) (string, error) {
 			return "", err
 		}
 		access := "read-only"
-		if !t.ReadOnly {
+		switch {
+		case t.Destructive:
+			access = "removes; registered only with --enable-remove, never with --read-only"
+		case !t.ReadOnly:
 			access = "writes; not registered with --read-only"
 		}
 		summary, _, _ := strings.Cut(t.Description, "\n\n")
