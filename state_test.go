@@ -79,12 +79,20 @@ func TestThreeProcessesShareTheLimit(t *testing.T) {
 	redis := testkit.StartRedis(t)
 	const calls = 600
 	one := bitrixtest.Start(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
-	failed, example, alone := callAll(t, serveReplicas(t, one, 1, ""), calls)
-	if failed != 0 || one.Stats().Rejected503 != 0 {
-		t.Fatalf("one process: %d failed (%s), %d QUERY_LIMIT_EXCEEDED", failed, example, one.Stats().Rejected503)
-	}
 	p := bitrixtest.Start(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
-	failed, example, shared := callAll(t, serveReplicas(t, p, 3, redis.URL), calls)
+	single, three := serveReplicas(t, one, 1, ""), serveReplicas(t, p, 3, redis.URL)
+	// Both runs at once, each against its own portal: they spend their time
+	// waiting on the portals' 2/s, so they hardly compete.
+	var alone time.Duration
+	var aloneFailed int64
+	var aloneExample string
+	done := make(chan struct{})
+	go func() { aloneFailed, aloneExample, alone = callAll(t, single, calls); close(done) }()
+	failed, example, shared := callAll(t, three, calls)
+	<-done
+	if aloneFailed != 0 || one.Stats().Rejected503 != 0 {
+		t.Fatalf("one process: %d failed (%s), %d QUERY_LIMIT_EXCEEDED", aloneFailed, aloneExample, one.Stats().Rejected503)
+	}
 	st := p.Stats()
 	t.Logf("%d calls: one process %s (%d requests); three processes sharing Redis %s (%d requests, %d QUERY_LIMIT_EXCEEDED)",
 		calls, alone.Round(time.Millisecond), one.Stats().Requests, shared.Round(time.Millisecond), st.Requests, st.Rejected503)
