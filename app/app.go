@@ -89,7 +89,10 @@ func New(cfg *Config, o Options) (*App, error) {
 		return nil, &UsageError{err.Error()}
 	}
 	a.Client = client
-	if o := bcfg.OAuth; o != nil {
+	switch o := bcfg.OAuth; {
+	case o != nil && a.State != nil:
+		logger.Info("OAuth tokens are kept in the shared store", "store", a.State.String())
+	case o != nil:
 		logger.Info("OAuth tokens are kept in the token file", "file", o.TokenFile)
 	}
 
