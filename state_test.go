@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,12 +19,17 @@ import (
 
 // serveReplicas starts n server processes over stateless Streamable HTTP
 // against the portal, sharing state (when not "") as BITRIX24_STATE_URL.
-func serveReplicas(t *testing.T, p *bitrixtest.Portal, n int, state string) []string {
+func serveReplicas(t *testing.T, p *bitrixtest.Portal, n int, state string, extra ...map[string]string) []string {
 	t.Helper()
 	var bases []string
 	for range n {
 		addr := freeAddr(t)
 		env := testkit.PortalEnv(p, map[string]string{"LOG_LEVEL": "warn", "MCP_ADDR": addr, "BITRIX24_STATE_URL": state})
+		for _, e := range extra {
+			for k, v := range e {
+				env[k] = v
+			}
+		}
 		cmd := exec.Command(binPath, "--transport", "http", "--stateless")
 		cmd.Env = testkit.EnvList(env)
 		if err := cmd.Start(); err != nil {
@@ -49,7 +55,7 @@ func callAll(t *testing.T, bases []string, calls int) (failed int64, example str
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"%d","fields":"ids"}}}`, i, 200000+i)
+			body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"%d","fields":"ids"}}}`, i, 200000+i%4000)
 			req, _ := http.NewRequest("POST", bases[i%len(bases)]+"/mcp", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", "application/json, text/event-stream")
@@ -101,5 +107,29 @@ func TestThreeProcessesShareTheLimit(t *testing.T) {
 	}
 	if shared > alone*12/10+time.Second {
 		t.Fatalf("three processes took %s, one %s: more than 20%% slower", shared, alone)
+	}
+}
+
+// OAuth across three server processes sharing Redis: the access token
+// expires during 3 x 20 concurrent calls; one process refreshes, the others
+// use the new pair, and no call fails.
+func TestThreeProcessesShareTheOAuthPair(t *testing.T) {
+	t.Parallel()
+	redis := testkit.StartRedis(t)
+	p := bitrixtest.Start(t, nil)
+	f := p.Fixture()
+	bases := serveReplicas(t, p, 3, redis.URL, map[string]string{
+		"BITRIX24_WEBHOOK_URL": "", "BITRIX24_CLIENT_ENDPOINT": p.ClientEndpoint(), "BITRIX24_ACCESS_TOKEN": f.OAuth.AccessToken,
+		"BITRIX24_REFRESH_TOKEN": f.OAuth.RefreshToken, "BITRIX24_CLIENT_ID": f.OAuth.ClientID,
+		"BITRIX24_CLIENT_SECRET": f.OAuth.ClientSecret, "BITRIX24_OAUTH_TOKEN_URL": p.TokenURL(),
+		"BITRIX24_TOKEN_FILE": filepath.Join(t.TempDir(), "unused.json"),
+	})
+	if failed, example, _ := callAll(t, bases, 3); failed != 0 {
+		t.Fatalf("before the expiry: %s", example)
+	}
+	p.ExpireToken()
+	failed, example, _ := callAll(t, bases, 60)
+	if n := p.Stats().Refreshes; n != 1 || failed != 0 {
+		t.Fatalf("three processes, 60 calls after expiry: %d refreshes, %d failed (%s)", n, failed, example)
 	}
 }
