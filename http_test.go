@@ -204,7 +204,9 @@ func TestSessionsAreCapped(t *testing.T) {
 func TestSSEBackpressure(t *testing.T) {
 	t.Parallel()
 	p := bitrixtest.Start(t, nil)
-	p.SetLatency(200 * time.Millisecond)
+	// Slow enough that no call finishes (and frees its slot) while the 100
+	// POSTs go out, even on a loaded machine.
+	p.SetLatency(3 * time.Second)
 	ns := startNetwork(t, p, map[string]string{"BITRIX24_RATE_LIMIT": "2", "BITRIX24_RATE_BURST": "5"})
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", ns.url+"/sse", nil)
