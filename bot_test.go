@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
 // bot register, twice: the same bot; the token is printed once, on stdout,
 // and never reaches stderr, even at debug level.
 func TestBotRegister(t *testing.T) {
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	env := testkit.PortalEnv(p, map[string]string{"BITRIX24_BOT_ID": "", "BITRIX24_BOT_TOKEN": "", "LOG_LEVEL": "debug"})
 	register := func() (string, string) {
 		var stdout, stderr bytes.Buffer
@@ -39,7 +39,7 @@ func TestBotRegister(t *testing.T) {
 		if strings.Contains(log, token[1]) || !strings.Contains(log, "imbot.v2.Bot.register") {
 			t.Fatalf("stderr must log the call and never the token:\n%s", log)
 		}
-		p.AssertNoSecret(t, "stderr", log)
+		portaltest.AssertNoSecret(t, p, "stderr", log)
 	}
 	// The printed pair works: the bot tools run with it.
 	env["BITRIX24_BOT_ID"], env["BITRIX24_BOT_TOKEN"] = id[1], token[1]

@@ -6,11 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
-func runCheckWith(t *testing.T, p *bitrixtest.Portal, env map[string]string) (int, string) {
+func runCheckWith(t *testing.T, p *fakeportal.Portal, env map[string]string) (int, string) {
 	t.Helper()
 	base := testkit.PortalEnv(p, nil)
 	for k, v := range env {
@@ -23,7 +24,7 @@ func runCheckWith(t *testing.T, p *bitrixtest.Portal, env map[string]string) (in
 	var stdout, stderr bytes.Buffer
 	code := runCheck(nil, func(k string) string { return base[k] }, &stdout, &stderr)
 	out := stdout.String() + stderr.String()
-	p.AssertNoSecret(t, "check's output", out)
+	portaltest.AssertNoSecret(t, p, "check's output", out)
 	return code, out
 }
 
@@ -45,7 +46,7 @@ func TestCheckCommand(t *testing.T) {
 		{"no bot client id", map[string]string{"BITRIX24_BOT_CLIENT_ID": ""}, nil, 0, []string{"no BITRIX24_BOT_CLIENT_ID"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := bitrixtest.Start(t, nil)
+			p := portaltest.Start(t, nil)
 			if tc.scopes != nil {
 				p.SetScopes(tc.scopes...)
 			}
@@ -67,7 +68,7 @@ func TestCheckCommand(t *testing.T) {
 }
 
 func TestCheckOAuthAndUnreachable(t *testing.T) {
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	f := p.Fixture()
 	code, out := runCheckWith(t, p, map[string]string{
 		"BITRIX24_WEBHOOK_URL": "", "BITRIX24_CLIENT_ENDPOINT": p.ClientEndpoint(), "BITRIX24_ACCESS_TOKEN": f.OAuth.AccessToken,

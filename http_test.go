@@ -14,7 +14,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
@@ -38,7 +38,7 @@ const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{
 // on every endpoint, POSTs must be JSON, and no wildcard CORS is sent.
 func TestCrossOriginRefused(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, map[string]string{"MCP_AUTH_TOKEN": "", "MCP_ALLOWED_ORIGINS": "https://app.example.com"})
 	evil := map[string]string{"Origin": "https://evil.example", "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 	refused := 0
@@ -119,7 +119,7 @@ func serveForReal(t *testing.T, ns *netServer, maxConns int, readTimeout time.Du
 // deadline, and past the connection cap new ones are answered at once.
 func TestSlowBodiesAreCutOff(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, nil)
 	const maxConns, slow = 20, 30
 	base := serveForReal(t, ns, maxConns, 500*time.Millisecond)
@@ -163,7 +163,7 @@ func TestSlowBodiesAreCutOff(t *testing.T) {
 // Streamable HTTP sessions end at DELETE, and at most MCP_MAX_SESSIONS live.
 func TestSessionsAreCapped(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, map[string]string{"MCP_MAX_SESSIONS": "3"})
 	h := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 	var ids []string
@@ -203,7 +203,7 @@ func TestSessionsAreCapped(t *testing.T) {
 // once, and when its stream closes its calls stop calling Bitrix24.
 func TestSSEBackpressure(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	// Slow enough that no call finishes (and frees its slot) while the 100
 	// POSTs go out, even on a loaded machine.
 	p.SetLatency(3 * time.Second)
@@ -261,7 +261,7 @@ func TestSSEBackpressure(t *testing.T) {
 // and its result is delivered.
 func TestSSECallsDrainOnShutdown(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	p.SetLatency(600 * time.Millisecond)
 	ns := startNetwork(t, p, nil)
 	c := connect(t, ns, "sse", mcp.ProtocolVersion20251125, testToken)

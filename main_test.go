@@ -23,7 +23,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
@@ -135,13 +136,13 @@ func asMap(t *testing.T, res *mcp.CallToolResult) map[string]any {
 }
 
 // portalEnv is the environment that points the binary at a fake portal.
-func portalEnv(p *bitrixtest.Portal, extra ...string) []string {
+func portalEnv(p *fakeportal.Portal, extra ...string) []string {
 	return append(testkit.EnvList(testkit.PortalEnv(p, nil)), extra...)
 }
 
 // exerciseTools calls every tool through some transport and checks the
 // answers against the fake portal: results, Bitrix24 errors, bad input.
-func exerciseTools(t *testing.T, call func(name string, args map[string]any) *mcp.CallToolResult, p *bitrixtest.Portal) {
+func exerciseTools(t *testing.T, call func(name string, args map[string]any) *mcp.CallToolResult, p *fakeportal.Portal) {
 	t.Helper()
 	m := asMap(t, call("list_dialog_users", map[string]any{"dialog_id": "chat2935", "skip_external": true}))
 	if m["total"].(float64) != 3 || len(m["users"].([]any)) != 3 {
@@ -216,7 +217,7 @@ func TestStdioAllToolsBothProtocols(t *testing.T) {
 			name = "client-default"
 		}
 		t.Run(name, func(t *testing.T) {
-			p := bitrixtest.Start(t, nil)
+			p := portaltest.Start(t, nil)
 			s := startStdio(t, portalEnv(p), protocol)
 			if protocol != "" && s.init.ProtocolVersion != protocol {
 				t.Fatalf("negotiated %s", s.init.ProtocolVersion)
@@ -237,15 +238,15 @@ func TestStdioAllToolsBothProtocols(t *testing.T) {
 			if !strings.Contains(stderr, "bitrix24 call") || !strings.Contains(stderr, "attempt=") {
 				t.Fatalf("debug log lacks the per-call line:\n%s", stderr)
 			}
-			p.AssertNoSecret(t, "output", stderr)
-			p.AssertNoSecret(t, "output", s.stdout.String())
+			portaltest.AssertNoSecret(t, p, "output", stderr)
+			portaltest.AssertNoSecret(t, p, "output", s.stdout.String())
 		})
 	}
 }
 
 func TestStdioReadOnlyAndAllowList(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	s := startStdio(t, portalEnv(p, "BITRIX24_ALLOWED_CHAT_IDS=2725"), mcp.ProtocolVersion20251125, "--read-only")
 	list, err := s.client.ListTools(context.Background(), mcp.ListToolsRequest{})
 	if err != nil {
@@ -428,7 +429,7 @@ func TestStdioOversizedMessage(t *testing.T) {
 // file: each expiry costs one refresh, and neither burns the other's pair.
 func TestTwoProcessesShareTheTokenFile(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	f := p.Fixture()
 	env := testkit.EnvList(map[string]string{
 		"BITRIX24_CLIENT_ENDPOINT": p.ClientEndpoint(), "BITRIX24_ACCESS_TOKEN": f.OAuth.AccessToken,
@@ -461,7 +462,7 @@ func TestTwoProcessesShareTheTokenFile(t *testing.T) {
 	if n := p.Stats().Refreshes; n != 5 || failures != 0 || strings.Contains(logs, "invalid_grant") {
 		t.Fatalf("5 expiries: %d refreshes, %d failed calls", n, failures)
 	}
-	p.AssertNoSecret(t, "the logs", logs)
+	portaltest.AssertNoSecret(t, p, "the logs", logs)
 	t.Logf("two processes, 5 expiries: %d refreshes, %d failed calls, %d invalid_grant", p.Stats().Refreshes, failures, strings.Count(logs, "invalid_grant"))
 }
 
@@ -469,7 +470,7 @@ func TestTwoProcessesShareTheTokenFile(t *testing.T) {
 // the parameter, with nothing sent to Bitrix24.
 func TestStdioUnsafeNumbersReachNothing(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	s := startStdio(t, portalEnv(p, "BITRIX24_READ_ONLY=no"), mcp.ProtocolVersion20251125)
 	for _, tc := range []struct{ tool, args, param string }{
 		{"add_chat_users", `{"chat_id": 9223372036854775808, "user_ids": [1]}`, "chat_id"},

@@ -22,7 +22,8 @@ import (
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
@@ -32,14 +33,14 @@ type netServer struct {
 	url    string
 	net    *network
 	http   *httptest.Server
-	portal *bitrixtest.Portal
+	portal *fakeportal.Portal
 	logs   *lockedBuffer
 	client *bitrix.Client
 }
 
 // startNetwork serves the network transports in-process over loopback,
 // configured exactly as the binary would be from this environment.
-func startNetwork(t *testing.T, p *bitrixtest.Portal, env map[string]string, args ...string) *netServer {
+func startNetwork(t *testing.T, p *fakeportal.Portal, env map[string]string, args ...string) *netServer {
 	t.Helper()
 	base := map[string]string{"MCP_AUTH_TOKEN": testToken, "BITRIX24_RATE_LIMIT": "1000", "BITRIX24_RATE_BURST": "1000", "LOG_LEVEL": "debug"}
 	if env["BITRIX24_CLIENT_ENDPOINT"] == "" {
@@ -109,17 +110,17 @@ func TestNetworkTransportsRunTheTools(t *testing.T) {
 		{"http", mcp.ProtocolVersion20251125}, {"http", ""}, {"sse", mcp.ProtocolVersion20251125},
 	} {
 		t.Run(tc.kind+"/"+tc.protocol, func(t *testing.T) {
-			p := bitrixtest.Start(t, nil)
+			p := portaltest.Start(t, nil)
 			ns := startNetwork(t, p, nil)
 			c := connect(t, ns, tc.kind, tc.protocol, testToken)
 			exerciseTools(t, callWith(t, c), p)
-			p.AssertNoSecret(t, "the log", ns.logs.String())
+			portaltest.AssertNoSecret(t, p, "the log", ns.logs.String())
 		})
 	}
 }
 
 func TestStatelessHTTP(t *testing.T) {
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, nil, "--stateless")
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
 	exerciseTools(t, callWith(t, c), p)
@@ -134,7 +135,7 @@ func TestStatelessHTTP(t *testing.T) {
 }
 
 func TestNetworkRefusals(t *testing.T) {
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, nil)
 	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
 	post := func(path, auth, host string, body io.Reader) *http.Response {
@@ -216,7 +217,7 @@ func TestNonLoopbackNeedsToken(t *testing.T) {
 // process exits 0, and no new work is accepted meanwhile.
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	p.SetLatency(800 * time.Millisecond)
 	ns := startNetwork(t, p, nil)
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
@@ -252,7 +253,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestProgressAndCancellation(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, nil)
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
 	var mu sync.Mutex
@@ -298,7 +299,7 @@ func TestProgressAndCancellation(t *testing.T) {
 
 // logging/setLevel is honoured, and rate-limit waits reach the client as warnings.
 func TestRateLimitWaitsAreLogged(t *testing.T) {
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, map[string]string{"BITRIX24_RATE_LIMIT": "2", "BITRIX24_RATE_BURST": "1"})
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
 	var warnings atomic.Int64
@@ -337,7 +338,7 @@ func TestRateLimitWaitsAreLogged(t *testing.T) {
 // the same environment works from the file.
 func TestOAuthEndToEnd(t *testing.T) {
 	t.Parallel()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	f := p.Fixture()
 	tokenFile := filepath.Join(t.TempDir(), "tokens.json")
 	env := map[string]string{
@@ -380,7 +381,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 	if json.Unmarshal(raw, &saved) != nil || saved["refresh_token"] == f.OAuth.RefreshToken {
 		t.Fatal("token file does not hold the rotated refresh token")
 	}
-	p.AssertNoSecret(t, "the log", ns.logs.String())
+	portaltest.AssertNoSecret(t, p, "the log", ns.logs.String())
 	if strings.Contains(ns.logs.String(), access) {
 		t.Fatal("the new access token leaked into the log")
 	}

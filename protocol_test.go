@@ -8,7 +8,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
@@ -19,7 +19,7 @@ import (
 func TestProtocolMatrix(t *testing.T) {
 	versions := []string{mcp.ProtocolVersion20241105, mcp.ProtocolVersion20250326, mcp.ProtocolVersion20250618,
 		mcp.ProtocolVersion20251125, mcp.ProtocolVersion20260728}
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, nil)
 	for _, v := range versions {
 		t.Run("stdio/"+v, func(t *testing.T) {

@@ -23,7 +23,8 @@ import (
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
@@ -106,11 +107,11 @@ func BenchmarkScenarios(b *testing.B) {
 	fmt.Println()
 }
 
-func realPortal(b *testing.B) *bitrixtest.Portal {
-	return bitrixtest.Start(b, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+func realPortal(b *testing.B) *fakeportal.Portal {
+	return portaltest.Start(b, nil, fakeportal.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
 }
 
-func realClient(b *testing.B, p *bitrixtest.Portal, naive bool) *bitrix.Client {
+func realClient(b *testing.B, p *fakeportal.Portal, naive bool) *bitrix.Client {
 	f := p.Fixture()
 	c, err := bitrix.New(bitrix.Config{WebhookURL: bitrix.Secret(p.WebhookURL()), BotToken: bitrix.Secret(f.Bots[0].Token),
 		BotClientID: bitrix.Secret(f.Bots[0].ClientID), RateLimit: 2, RateBurst: 50, NoAutoBatch: naive,
@@ -213,7 +214,7 @@ type modeFigures struct {
 // with what list_dialog_users returns for it in each fields mode, in each
 // channel, in bytes and in o200k_base tokens.
 func resultSizes(b *testing.B, dialog string) (raw perUser, modes []modeFigures) {
-	p := bitrixtest.Start(b, nil)
+	p := portaltest.Start(b, nil)
 	resp, err := http.Post(p.WebhookURL()+"im.dialog.users.list", "application/json", strings.NewReader(`{"DIALOG_ID":"`+dialog+`","LIMIT":200}`))
 	if err != nil {
 		b.Fatal(err)

@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
 // serveReplicas starts n server processes over stateless Streamable HTTP
 // against the portal, sharing state (when not "") as BITRIX24_STATE_URL.
-func serveReplicas(t *testing.T, p *bitrixtest.Portal, n int, state string, extra ...map[string]string) []string {
+func serveReplicas(t *testing.T, p *fakeportal.Portal, n int, state string, extra ...map[string]string) []string {
 	t.Helper()
 	var bases []string
 	for range n {
@@ -84,8 +85,8 @@ func TestThreeProcessesShareTheLimit(t *testing.T) {
 	t.Parallel()
 	redis := testkit.StartRedis(t)
 	const calls = 600
-	one := bitrixtest.Start(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
-	p := bitrixtest.Start(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+	one := portaltest.Start(t, nil, fakeportal.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+	p := portaltest.Start(t, nil, fakeportal.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
 	single, three := serveReplicas(t, one, 1, ""), serveReplicas(t, p, 3, redis.URL)
 	// Both runs at once, each against its own portal: they spend their time
 	// waiting on the portals' 2/s, so they hardly compete.
@@ -116,7 +117,7 @@ func TestThreeProcessesShareTheLimit(t *testing.T) {
 func TestThreeProcessesShareTheOAuthPair(t *testing.T) {
 	t.Parallel()
 	redis := testkit.StartRedis(t)
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	f := p.Fixture()
 	bases := serveReplicas(t, p, 3, redis.URL, map[string]string{
 		"BITRIX24_WEBHOOK_URL": "", "BITRIX24_CLIENT_ENDPOINT": p.ClientEndpoint(), "BITRIX24_ACCESS_TOKEN": f.OAuth.AccessToken,

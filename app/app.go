@@ -15,7 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/state"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
@@ -44,7 +44,7 @@ type App struct {
 	Client *bitrix.Client
 	MCP    *server.MCPServer
 	Log    *slog.Logger
-	Demo   *bitrixtest.Portal // the in-process demo portal, with Config.Demo
+	Demo   *fakeportal.Portal // the in-process demo portal, with Config.Demo
 	State  *state.Redis       // the store replicas share, with Config.StateURL
 }
 

@@ -5,17 +5,17 @@ import (
 	"net/http"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 )
 
 // demoPortal builds an in-process fake portal seeded with sample chats,
 // users and a bot, and a client configuration that reaches it without a
 // socket. The rate limit stays as configured, so the demo feels real.
-func demoPortal(fixture []byte, cfg bitrix.Config) (*bitrixtest.Portal, bitrix.Config, error) {
+func demoPortal(fixture []byte, cfg bitrix.Config) (*fakeportal.Portal, bitrix.Config, error) {
 	if len(fixture) == 0 {
 		return nil, cfg, errors.New("demo: no fixture was built into this binary")
 	}
-	fix, err := bitrixtest.ParseFixture(fixture)
+	fix, err := fakeportal.ParseFixture(fixture)
 	if err != nil {
 		return nil, cfg, err
 	}
@@ -23,7 +23,7 @@ func demoPortal(fixture []byte, cfg bitrix.Config) (*bitrixtest.Portal, bitrix.C
 	if rate == 0 {
 		rate, burst = bitrix.DefaultRateLimit, bitrix.DefaultRateBurst
 	}
-	portal := bitrixtest.New(fix, bitrixtest.WithRateLimit(rate, burst))
+	portal := fakeportal.New(fix, fakeportal.WithRateLimit(rate, burst))
 	portal.SetBaseURL("https://demo-portal.invalid")
 	bot := fix.Bots[0]
 	cfg.WebhookURL = bitrix.Secret(portal.WebhookURL())

@@ -9,7 +9,7 @@ import (
 	"testing/synctest"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 )
 
 // expectation is what one call should get back: its own answer or error.
@@ -55,7 +55,7 @@ func runMixed(t *testing.T, c *bitrix.Client, n int) (wrong int64) {
 
 func TestAutoBatchRoutesEachAnswerToItsCaller(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := startPortal(t, bitrixtest.WithRateLimit(20, 5))
+		p := startPortal(t, fakeportal.WithRateLimit(20, 5))
 		c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst = 20, 5 })
 		const calls = 450
 		if wrong := runMixed(t, c, calls); wrong != 0 {
@@ -77,7 +77,7 @@ func TestAutoBatchRoutesEachAnswerToItsCaller(t *testing.T) {
 }
 
 func TestAutoBatchAloneWithoutQueue(t *testing.T) {
-	p := startPortal(t, bitrixtest.WithRateLimit(2, 50))
+	p := startPortal(t, fakeportal.WithRateLimit(2, 50))
 	c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst = 2, 50 })
 	for i := 0; i < 3; i++ {
 		if _, err := c.DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat2935"}); err != nil {
@@ -93,7 +93,7 @@ func TestAutoBatchAloneWithoutQueue(t *testing.T) {
 // to whole batches: they are retried whole, and nothing runs twice or is lost.
 func TestAutoBatchRetriesQueryLimitAsAWhole(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := startPortal(t, bitrixtest.WithRateLimit(20, 2))
+		p := startPortal(t, fakeportal.WithRateLimit(20, 2))
 		c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst, c.MaxAttempts = 20, 8, 30 })
 		const calls = 300
 		if wrong := runMixed(t, c, calls); wrong != 0 {
@@ -112,7 +112,7 @@ func TestAutoBatchRetriesQueryLimitAsAWhole(t *testing.T) {
 // Writes never share a batch: under a queue they still go alone, once each.
 func TestAutoBatchNeverCarriesWrites(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := startPortal(t, bitrixtest.WithRateLimit(20, 3))
+		p := startPortal(t, fakeportal.WithRateLimit(20, 3))
 		c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst = 20, 3 })
 		var wg sync.WaitGroup
 		const writes = 20
@@ -137,7 +137,7 @@ func TestAutoBatchNeverCarriesWrites(t *testing.T) {
 // One caller giving up does not take the batch it rode in down with it.
 func TestAutoBatchCallerCancellation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := startPortal(t, bitrixtest.WithRateLimit(10, 1))
+		p := startPortal(t, fakeportal.WithRateLimit(10, 1))
 		c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst = 10, 1 })
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup

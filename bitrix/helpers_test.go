@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 )
 
 // startPortal builds a fake portal reached in-process (see webhookClient),
 // so that tests can run inside a testing/synctest bubble.
-func startPortal(t testing.TB, opts ...bitrixtest.Option) *bitrixtest.Portal {
+func startPortal(t testing.TB, opts ...fakeportal.Option) *fakeportal.Portal {
 	t.Helper()
-	return bitrixtest.InProcess(t, nil, opts...)
+	return portaltest.InProcess(t, nil, opts...)
 }
 
 // fast retries keep tests quick; the policy is the same.
@@ -29,7 +30,7 @@ func fastRetries(c bitrix.Config) bitrix.Config {
 	return c
 }
 
-func webhookClient(t testing.TB, p *bitrixtest.Portal, mod ...func(*bitrix.Config)) *bitrix.Client {
+func webhookClient(t testing.TB, p *fakeportal.Portal, mod ...func(*bitrix.Config)) *bitrix.Client {
 	t.Helper()
 	fix := p.Fixture()
 	cfg := fastRetries(bitrix.Config{
@@ -42,7 +43,7 @@ func webhookClient(t testing.TB, p *bitrixtest.Portal, mod ...func(*bitrix.Confi
 	return newClient(t, cfg, mod)
 }
 
-func oauthClient(t testing.TB, p *bitrixtest.Portal, mod ...func(*bitrix.Config)) *bitrix.Client {
+func oauthClient(t testing.TB, p *fakeportal.Portal, mod ...func(*bitrix.Config)) *bitrix.Client {
 	t.Helper()
 	fix := p.Fixture()
 	access, refresh := p.Tokens()

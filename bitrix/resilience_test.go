@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 )
 
 // The client's bucket matches the portal's, so a burst far larger than the
@@ -25,7 +25,7 @@ import (
 func TestBurstNeverMeetsRateLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const rate, burst, calls = 60, 20, 200
-		p := startPortal(t, bitrixtest.WithRateLimit(rate, burst))
+		p := startPortal(t, fakeportal.WithRateLimit(rate, burst))
 		// One request per call here: this is about the limiter (batching is tested in autobatch_test.go).
 		c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst, c.NoAutoBatch = rate, burst, true })
 		start := time.Now()
@@ -44,7 +44,7 @@ func TestBurstNeverMeetsRateLimit(t *testing.T) {
 // A client unaware of other traffic meets 503s; it retries them and slows down.
 func TestQueryLimitExceededIsRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := startPortal(t, bitrixtest.WithRateLimit(100, 5))
+		p := startPortal(t, fakeportal.WithRateLimit(100, 5))
 		c := webhookClient(t, p, func(c *bitrix.Config) { c.RateLimit, c.RateBurst, c.MaxAttempts = 1000, 1000, 20 })
 		failed := concurrently(t, c, 40)
 		if st := p.Stats(); failed != 0 || st.Rejected503 == 0 {
@@ -54,7 +54,7 @@ func TestQueryLimitExceededIsRetried(t *testing.T) {
 }
 
 func TestInjected500sAreRetried(t *testing.T) {
-	p := startPortal(t, bitrixtest.WithSeed(7))
+	p := startPortal(t, fakeportal.WithSeed(7))
 	p.SetFailRate(0.2)
 	c := webhookClient(t, p, func(c *bitrix.Config) { c.MaxAttempts = 12 })
 	failed := concurrently(t, c, 100)

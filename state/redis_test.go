@@ -10,19 +10,20 @@ import (
 	"time"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/state"
 )
 
 // replicas are n clients of one portal, as n server processes would have,
 // sharing the Redis at url (or each with its own bucket when url is "").
-func replicas(t testing.TB, p *bitrixtest.Portal, url string, n int, oauth bool) []*bitrix.Client {
+func replicas(t testing.TB, p *fakeportal.Portal, url string, n int, oauth bool) []*bitrix.Client {
 	return replicasAt(t, p, url, n, oauth, bitrix.DefaultRateLimit, bitrix.DefaultRateBurst)
 }
 
 // replicasAt is replicas for a portal that drains rate a second and holds burst.
-func replicasAt(t testing.TB, p *bitrixtest.Portal, url string, n int, oauth bool, rate float64, burst int) []*bitrix.Client {
+func replicasAt(t testing.TB, p *fakeportal.Portal, url string, n int, oauth bool, rate float64, burst int) []*bitrix.Client {
 	t.Helper()
 	f := p.Fixture()
 	var out []*bitrix.Client
@@ -81,12 +82,12 @@ func TestReplicasShareTheRateLimit(t *testing.T) {
 	t.Parallel()
 	redis := testkit.StartRedis(t)
 	const calls = 300 // the 600-call figure is TestThreeProcessesShareTheLimit's, with processes
-	one := bitrixtest.InProcess(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+	one := portaltest.InProcess(t, nil, fakeportal.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
 	failed, alone, err := spread(replicas(t, one, "", 1, false), calls)
 	if failed != 0 || one.Stats().Rejected503 != 0 {
 		t.Fatalf("one process: %d failed (%v), %d refused", failed, err, one.Stats().Rejected503)
 	}
-	p := bitrixtest.InProcess(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+	p := portaltest.InProcess(t, nil, fakeportal.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
 	failed, shared, err := spread(replicas(t, p, redis.URL, 3, false), calls)
 	st := p.Stats()
 	t.Logf("%d calls: one process %s (%d requests); three replicas sharing Redis %s (%d requests, %d QUERY_LIMIT_EXCEEDED)",
@@ -99,7 +100,7 @@ func TestReplicasShareTheRateLimit(t *testing.T) {
 	}
 
 	// Without the shared store, three buckets of 50 meet the portal's one.
-	q := bitrixtest.InProcess(t, nil, bitrixtest.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
+	q := portaltest.InProcess(t, nil, fakeportal.WithRateLimit(bitrix.DefaultRateLimit, bitrix.DefaultRateBurst))
 	spread(replicas(t, q, "", 3, false), 150)
 	if q.Stats().Rejected503 == 0 {
 		t.Fatal("three separate buckets met no QUERY_LIMIT_EXCEEDED: the test proves nothing")
@@ -112,7 +113,7 @@ func TestReplicasShareTheRateLimit(t *testing.T) {
 func TestReplicasShareTheOAuthPair(t *testing.T) {
 	t.Parallel()
 	redis := testkit.StartRedis(t)
-	p := bitrixtest.InProcess(t, nil)
+	p := portaltest.InProcess(t, nil)
 	clients := replicas(t, p, redis.URL, 3, true)
 	if failed, _, err := spread(clients, 3); failed != 0 {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestReplicasShareTheOAuthPair(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	t.Parallel()
 	redis := testkit.StartRedis(t)
-	p := bitrixtest.InProcess(t, nil)
+	p := portaltest.InProcess(t, nil)
 	clients := replicas(t, p, redis.URL, 2, false)
 	if failed, _, err := spread(clients, 20); failed != 0 {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func BenchmarkReplicas(b *testing.B) {
 	fmt.Println("| replicas (Enterprise portal: 5/s, 250) | 2,000 concurrent calls | HTTP requests | QUERY_LIMIT_EXCEEDED |")
 	fmt.Println("| --- | --- | --- | --- |")
 	for _, n := range []int{1, 3} {
-		p := bitrixtest.InProcess(b, nil, bitrixtest.WithRateLimit(5, 250))
+		p := portaltest.InProcess(b, nil, fakeportal.WithRateLimit(5, 250))
 		url := redis.URL
 		if n == 1 {
 			url = ""
@@ -201,7 +202,7 @@ func BenchmarkReplicas(b *testing.B) {
 func TestReplicasSharePauses(t *testing.T) {
 	t.Parallel()
 	redis := testkit.StartRedis(t)
-	p := bitrixtest.InProcess(t, nil)
+	p := portaltest.InProcess(t, nil)
 	clients := replicas(t, p, redis.URL, 2, false)
 	p.PauseMethod(bitrix.MethodDialogUsersList, time.Now().Add(time.Hour))
 	if _, err := clients[0].DialogUsers(context.Background(), bitrix.DialogUsersQuery{DialogID: "chat2935"}); !bitrix.IsRateLimited(err) {

@@ -8,12 +8,13 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
 type harness struct {
-	portal *bitrixtest.Portal
+	portal *fakeportal.Portal
 	client *client.Client
 	app    *app.App
 }
@@ -22,7 +23,7 @@ type harness struct {
 // an unlimited bucket, assembled as the binary assembles them.
 func newHarness(t testing.TB, mod ...func(*app.Config)) *harness {
 	t.Helper()
-	p := bitrixtest.Start(t, nil)
+	p := portaltest.Start(t, nil)
 	cfg := testkit.Config(t, testkit.PortalEnv(p, map[string]string{"BITRIX24_RATE_LIMIT": "10000", "BITRIX24_RATE_BURST": "100000"}))
 	cfg.Bitrix.RetryBase = 1e6 // 1 ms: fast retries, same policy
 	for _, m := range mod {

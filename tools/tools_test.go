@@ -13,7 +13,7 @@ import (
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
@@ -87,7 +87,7 @@ func TestListDialogUsersAll(t *testing.T) {
 func TestResultBudget(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.portal.AddLargeChat(bitrixtest.LargeChat{ChatID: 9003, Members: 2600, FirstUserID: 300000, Bots: []int{456}})
+	h.portal.AddLargeChat(fakeportal.LargeChat{ChatID: 9003, Members: 2600, FirstUserID: 300000, Bots: []int{456}})
 	sizes := func(res *mcp.CallToolResult) (text, structured int) {
 		raw, _ := json.Marshal(res.StructuredContent)
 		return len(testkit.Text(res)), len(raw)

@@ -19,12 +19,12 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 )
 
 // PortalEnv is the environment that points the server at a fake portal with
 // the fixture's webhook and bot, plus extra (which wins).
-func PortalEnv(p *bitrixtest.Portal, extra map[string]string) map[string]string {
+func PortalEnv(p *fakeportal.Portal, extra map[string]string) map[string]string {
 	f := p.Fixture()
 	env := map[string]string{
 		"BITRIX24_WEBHOOK_URL":   p.WebhookURL(),

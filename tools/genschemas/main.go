@@ -19,7 +19,7 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/bitrixtest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
 
@@ -108,11 +108,11 @@ func outputs(root string) (map[string][]byte, error) {
 // demoChats renders the demo portal's chats with the member counts the
 // tools report, from testdata/portal.json (typed by hand, they went wrong).
 func demoChats(root string) (string, error) {
-	fix, err := bitrixtest.LoadFixture(filepath.Join(root, "testdata", "portal.json"))
+	fix, err := fakeportal.LoadFixture(filepath.Join(root, "testdata", "portal.json"))
 	if err != nil {
 		return "", err
 	}
-	p := bitrixtest.New(fix)
+	p := fakeportal.New(fix)
 	names := map[int]string{}
 	for _, c := range fix.Chats {
 		names[c.ID] = c.Name

@@ -1,4 +1,4 @@
-package bitrixtest
+package fakeportal
 
 import (
 	"encoding/json"
@@ -125,7 +125,7 @@ func LoadFixture(path string) (*Fixture, error) {
 func ParseFixture(raw []byte) (*Fixture, error) {
 	var f Fixture
 	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, fmt.Errorf("bitrixtest: fixture: %w", err)
+		return nil, fmt.Errorf("fakeportal: fixture: %w", err)
 	}
 	return &f, nil
 }

@@ -1,4 +1,4 @@
-package bitrixtest
+package portaltest_test
 
 import (
 	"encoding/json"
@@ -6,8 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 )
 
 func post(t *testing.T, u, ctype, body string) (int, map[string]any) {
@@ -26,7 +30,7 @@ func post(t *testing.T, u, ctype, body string) (int, map[string]any) {
 }
 
 func TestBucketAnswers503(t *testing.T) {
-	p := Start(t, nil, WithRateLimit(1, 3))
+	p := portaltest.Start(t, nil, fakeportal.WithRateLimit(1, 3))
 	codes := map[int]int{}
 	for i := 0; i < 5; i++ {
 		status, _ := post(t, p.WebhookURL()+"scope", "application/json", "{}")
@@ -38,23 +42,23 @@ func TestBucketAnswers503(t *testing.T) {
 }
 
 func TestFormBodyWithPHPBrackets(t *testing.T) {
-	p := Start(t, nil)
+	p := portaltest.Start(t, nil)
 	// A repeated key without brackets keeps only the last value, as in PHP.
 	status, m := post(t, p.WebhookURL()+"im.chat.user.add", "application/x-www-form-urlencoded", "CHAT_ID=2935&USERS=1291&USERS=1019")
 	if status != 200 || m["result"] != true {
 		t.Fatalf("%d %v", status, m)
 	}
-	if members := p.Members(2935); contains(members, 1291) || !contains(members, 1019) {
+	if members := p.Members(2935); slices.Contains(members, 1291) || !slices.Contains(members, 1019) {
 		t.Fatalf("without brackets only the last value counts: %v", members)
 	}
 	post(t, p.WebhookURL()+"im.chat.user.add", "application/x-www-form-urlencoded", "CHAT_ID=2935&USERS[]=1291&USERS[]=1")
-	if members := p.Members(2935); !contains(members, 1291) || !contains(members, 1) {
+	if members := p.Members(2935); !slices.Contains(members, 1291) || !slices.Contains(members, 1) {
 		t.Fatalf("brackets: %v", members)
 	}
 }
 
 func TestInvalidJSONIsNoParameters(t *testing.T) {
-	p := Start(t, nil)
+	p := portaltest.Start(t, nil)
 	status, m := post(t, p.WebhookURL()+"im.dialog.users.list", "application/json", `{"DIALOG_ID": "chat2935",`)
 	if status != 400 || m["error"] != "DIALOG_ID_EMPTY" {
 		t.Fatalf("%d %v", status, m)
@@ -62,7 +66,7 @@ func TestInvalidJSONIsNoParameters(t *testing.T) {
 }
 
 func TestBatchShapes(t *testing.T) {
-	p := Start(t, nil)
+	p := portaltest.Start(t, nil)
 	cmd := map[string]string{}
 	for i := 0; i < 52; i++ {
 		cmd[fmt.Sprint(i)] = "scope"
@@ -92,7 +96,7 @@ func TestBatchShapes(t *testing.T) {
 }
 
 func TestOAuthTokenRotation(t *testing.T) {
-	p := Start(t, nil)
+	p := portaltest.Start(t, nil)
 	f := p.Fixture().OAuth
 	q := url.Values{"grant_type": {"refresh_token"}, "client_id": {f.ClientID}, "client_secret": {f.ClientSecret}, "refresh_token": {f.RefreshToken}}
 	get := func() (int, map[string]any) {

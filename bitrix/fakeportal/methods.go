@@ -1,4 +1,4 @@
-package bitrixtest
+package fakeportal
 
 import (
 	"sort"

@@ -1,4 +1,4 @@
-// Package bitrixtest is a fake Bitrix24 portal for tests and the server's
+// Package fakeportal is a fake Bitrix24 portal for tests and the server's
 // demo mode. It serves the REST methods this project wraps, plus batch and
 // the OAuth token endpoint, as the vendor's pages describe them: both
 // pagination modes of im.dialog.users.list, inactive users excluded,
@@ -9,16 +9,15 @@
 // The files: portal.go (state and accessors), knobs.go (faults and
 // counters), http.go (requests, auth, the token endpoint), methods.go,
 // batch.go, phpquery.go (PHP's query decoding), transport.go (in-process,
-// no socket), fixture.go (seed data) and kit.go (for tests).
+// no socket) and fixture.go (seed data). Test helpers are in portaltest.
 //
-//	p := bitrixtest.Start(t, nil, bitrixtest.WithRateLimit(2, 50))
+//	p := portaltest.Start(t, nil, fakeportal.WithRateLimit(2, 50))
 //	cfg := bitrix.Config{WebhookURL: bitrix.Secret(p.WebhookURL())}
-package bitrixtest
+package fakeportal
 
 import (
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -118,13 +117,6 @@ func (p *Portal) AddLargeChat(g LargeChat) {
 		p.users[u.ID] = &u
 	}
 	p.chats[chat.ID] = &chat
-}
-
-// Start serves the portal on a loopback httptest.Server.
-func (p *Portal) Start() *httptest.Server {
-	srv := httptest.NewServer(p)
-	p.SetBaseURL(srv.URL)
-	return srv
 }
 
 // SetBaseURL tells the portal where it is served (for the URL helpers).
