@@ -41,7 +41,7 @@ demo:
 # Schemas from the tools' Go types, and the README's tool reference and
 # configuration table (tested fresh by go test).
 schemas:
-	go run ./tools/genschemas
+	go run ./internal/gen/genschemas
 
 e2e: build
 	e2e/run.sh $(CURDIR)/$(BIN) stdio sse http
@@ -59,7 +59,7 @@ MCPB   := bundles/bitrix24-chat-mcp-$(GOOS)-$(GOARCH).mcpb
 mcpb:
 	rm -rf bundles/stage-$(GOOS)-$(GOARCH) && mkdir -p bundles/stage-$(GOOS)-$(GOARCH)/server
 	CGO_ENABLED=0 GOOS=$(GOOS) GOARCH=$(GOARCH) go build -trimpath -ldflags '$(LDFLAGS)' -o bundles/stage-$(GOOS)-$(GOARCH)/server/bitrix24-chat-mcp$(EXE) .
-	go run ./tools/genmcpb -dir bundles/stage-$(GOOS)-$(GOARCH) -version $(patsubst v%,%,$(VERSION)) -os $(GOOS) -binary server/bitrix24-chat-mcp$(EXE)
+	go run ./internal/gen/genmcpb -dir bundles/stage-$(GOOS)-$(GOARCH) -version $(patsubst v%,%,$(VERSION)) -os $(GOOS) -binary server/bitrix24-chat-mcp$(EXE)
 	e2e/mcpb/run.sh bundles/stage-$(GOOS)-$(GOARCH) $(MCPB)
 
 # GoReleaser validates .goreleaser.yaml and builds every archive (about two

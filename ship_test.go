@@ -159,7 +159,7 @@ func TestStampRelease(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, filepath.Base(p.Identifier)), []byte("bundle "+p.Identifier), 0o644)
 		}
 	}
-	out, err := exec.Command("go", "run", "./tools/stamprelease", "-file", file, "-version", "v2.3.4", "-dist", dir).CombinedOutput()
+	out, err := exec.Command("go", "run", "./internal/gen/stamprelease", "-file", file, "-version", "v2.3.4", "-dist", dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v %s", err, out)
 	}

@@ -27,7 +27,7 @@ type Info struct {
 	Output      any // zero value of the output type
 }
 
-// Catalog describes every tool, for tools/genschemas.
+// Catalog describes every tool, for internal/gen/genschemas.
 func Catalog() []Info {
 	var out []Info
 	for _, sp := range specs() {

@@ -5,7 +5,7 @@ import "testing"
 // The committed schemas and the README's generated sections are what the
 // code generates: run `make schemas` after changing a type or a setting.
 func TestGeneratedFilesAreFresh(t *testing.T) {
-	stale, err := generate("../..", false)
+	stale, err := generate("../../..", false)
 	if err != nil {
 		t.Fatal(err)
 	}
