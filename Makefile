@@ -12,14 +12,11 @@ build:
 
 # The race detector needs cgo and a C compiler (gcc); without one the tests
 # still run, without it, and say so.
+RACE := $(shell [ "$$(go env CGO_ENABLED)" = 1 ] && command -v "$$(go env CC)" >/dev/null 2>&1 && echo -race)
 test:
 	go vet ./...
-	@if [ "$$(go env CGO_ENABLED)" = 1 ] && command -v "$$(go env CC)" >/dev/null 2>&1; then \
-		echo "go test -race -count=1 ./..."; go test -race -count=1 ./...; \
-	else \
-		echo "note: no C compiler for cgo ($$(go env CC)), so the tests run without the race detector; install gcc for -race"; \
-		go test -count=1 ./...; \
-	fi
+	@[ -n "$(RACE)" ] || echo "note: no C compiler for cgo ($$(go env CC)), so the tests run without the race detector; install gcc for -race"
+	go test $(RACE) -count=1 ./...
 
 # Micro-benchmarks, the scenario table (about a minute: the naive client it
 # is compared with really waits on the 2/s limit), the HTTP soak table
@@ -27,13 +24,16 @@ test:
 # redis-server).
 bench:
 	go test -run '^$$' -bench . -benchmem ./bitrix/ ./tools/
-	go test -run '^$$' -bench Scenarios -benchtime 1x .
-	go test -run '^$$' -bench Soak -benchtime 1x .
+	go test -tags e2e -run '^$$' -bench Scenarios -benchtime 1x ./e2e/
+	go test -tags e2e -run '^$$' -bench Soak -benchtime 1x ./e2e/
 	go test -run '^$$' -bench Replicas -benchtime 1x ./state/
 
+# staticcheck is pinned and fetched by go run (its version builds on Go 1.26).
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
-	go vet ./...
+	go vet -tags e2e ./...
+	go run $(STATICCHECK) -tags e2e ./...
 
 demo:
 	go run . --demo
@@ -43,7 +43,11 @@ demo:
 schemas:
 	go run ./internal/gen/genschemas
 
+# The built binary as clients run it (e2e/*_test.go with -tags e2e: stdio
+# sessions, processes sharing a token file or Redis, signals), then the
+# MCP inspector on every transport and the README's commands.
 e2e: build
+	go test -tags e2e $(RACE) -count=1 ./e2e/
 	e2e/run.sh $(CURDIR)/$(BIN) stdio sse http
 	e2e/readme.sh
 

@@ -4,13 +4,17 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,4 +237,128 @@ func (r *RedisServer) Stop() {
 		r.cmd.Wait()
 		r.cmd = nil
 	}
+}
+
+// LockedBuffer collects a process's output from another goroutine.
+type LockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// AsMap is a successful result's structured content as a map.
+func AsMap(t testing.TB, res *mcp.CallToolResult) map[string]any {
+	t.Helper()
+	if res.IsError {
+		t.Fatalf("tool error: %s", Text(res))
+	}
+	raw, _ := json.Marshal(res.StructuredContent)
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// ExerciseTools calls every tool through some transport and checks the
+// answers against the fake portal: results, Bitrix24 errors, bad input.
+func ExerciseTools(t testing.TB, call func(name string, args map[string]any) *mcp.CallToolResult, p *fakeportal.Portal) {
+	t.Helper()
+	m := AsMap(t, call("list_dialog_users", map[string]any{"dialog_id": "chat2935", "skip_external": true}))
+	if m["total"].(float64) != 3 || len(m["users"].([]any)) != 3 {
+		t.Fatalf("list_dialog_users: %v", m)
+	}
+	m = AsMap(t, call("add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019, 1271, 424242}}))
+	if fmt.Sprint(m["added"]) != "[1019]" || fmt.Sprint(m["already_members"]) != "[1271]" || len(m["not_added"].([]any)) != 1 {
+		t.Fatalf("add_chat_users: %v", m)
+	}
+	if !slices.Contains(p.Members(2725), 1019) {
+		t.Fatal("the portal did not get the new member")
+	}
+	m = AsMap(t, call("bot_chat_members", map[string]any{"chat_id": 9001}))
+	if m["count"].(float64) != 452 || m["source"] != "imbot.chat.user.list" {
+		t.Fatalf("bot_chat_members: %v", m)
+	}
+	m = AsMap(t, call("get_bot_chat", map[string]any{"dialog_id": "chat5"}))
+	if m["chat"].(map[string]any)["name"] != "Support Chat" {
+		t.Fatalf("get_bot_chat: %v", m)
+	}
+
+	// Bitrix24's own errors: isError with the code and a hint.
+	for _, tc := range []struct {
+		tool string
+		args map[string]any
+		code string
+	}{
+		{"get_bot_chat", map[string]any{"dialog_id": "chat3000"}, "ACCESS_DENIED"},
+		{"list_dialog_users", map[string]any{"dialog_id": "chat3000"}, "ACCESS_ERROR"},
+		{"add_chat_users", map[string]any{"chat_id": 74, "user_ids": []int{1019}}, "ACCESS_DENIED_EXTEND"},
+		{"bot_chat_members", map[string]any{"chat_id": 2725, "bot_id": 457}, "BOT_OWNERSHIP_ERROR"},
+	} {
+		res := call(tc.tool, tc.args)
+		if !res.IsError || !strings.Contains(Text(res), tc.code) || !strings.Contains(Text(res), "Hint:") {
+			t.Fatalf("%s: want %s with a hint, got %s", tc.tool, tc.code, Text(res))
+		}
+	}
+	// Invalid input: named parameter, nothing sent.
+	before := p.Stats().Requests
+	res := call("list_dialog_users", map[string]any{"dialog_id": "chat1", "limit": 0})
+	if !res.IsError || !strings.Contains(Text(res), "limit:") || p.Stats().Requests != before {
+		t.Fatalf("invalid limit: %s", Text(res))
+	}
+
+}
+
+// CheckEveryTool checks the negotiated revision, tools/list, and one call
+// of every read tool (and a dry-run invite) with the data in both channels.
+func CheckEveryTool(t testing.TB, c *client.Client, version string) {
+	t.Helper()
+	if got := c.ProtocolVersion(); got != version {
+		t.Fatalf("negotiated %s, asked for %s", got, version)
+	}
+	if names := ToolNames(t, c); len(names) != 7 {
+		t.Fatalf("tools/list: %v", names)
+	}
+	for _, tc := range []struct {
+		tool       string
+		args       map[string]any
+		text, data string // in the text; in the JSON of structuredContent
+	}{
+		{"find_chats", map[string]any{"query": "Sales"}, "\n2935 | chat2935 | Sales team | chat |", `"dialog_id":"chat2935"`},
+		{"find_users", map[string]any{"query": "Peterson"}, "\n99 | Catherine Peterson | user |", `"name":"Catherine Peterson"`},
+		{"get_chat", map[string]any{"dialog_id": "chat2935"}, "\nname: Sales team\n", `"name":"Sales team"`},
+		{"list_dialog_users", map[string]any{"dialog_id": "chat2935"}, "\n1269 | Alexander Smith | user |", `"name":"Alexander Smith"`},
+		{"add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019, 1271}, "dry_run": true}, "\nadded: 1019\nalready_members: 1271", `"already_members":[1271]`},
+		{"bot_chat_members", map[string]any{"chat_id": 2725}, "\nmember_ids: ", `"member_ids":[`},
+		{"get_bot_chat", map[string]any{"dialog_id": "chat5"}, "\nname: Support Chat\n", `"name":"Support Chat"`},
+	} {
+		res := Call(t, c, tc.tool, tc.args)
+		text := Text(res)
+		if res.IsError || !strings.Contains(text, tc.text) {
+			t.Fatalf("%s: the text lacks %q:\n%s", tc.tool, tc.text, text)
+		}
+		if raw := mustJSON(t, res.StructuredContent); !strings.Contains(raw, tc.data) {
+			t.Fatalf("%s: structuredContent lacks %s: %s", tc.tool, tc.data, raw)
+		}
+	}
+}
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
 }

@@ -1,4 +1,16 @@
-package main
+// Package transport serves an assembled server (app.App) to MCP clients:
+// over stdio (stdio.go), and over HTTP as Streamable HTTP at /mcp and the
+// legacy SSE transport at /sse + /message, with /healthz for probes.
+//
+// Every HTTP request passes the guards in this order, each a net/http
+// middleware in a file named for what it guards: drain.go (refused while
+// shutting down), host.go (DNS rebinding), origin.go (browser pages and
+// CORS), auth.go (the bearer token), body.go (a JSON body read once, under
+// the deadline and size cap, decoded into one message), sessions.go (the
+// Streamable HTTP session cap). A refusal is a *refusal (refusal.go),
+// rendered in one place. Tool calls pass calls.go, which counts them for the
+// drain and holds each legacy SSE session to its share.
+package transport
 
 import (
 	"context"
@@ -28,16 +40,14 @@ const (
 	drainTimeout = 20 * time.Second
 )
 
-// network is the HTTP side of the server: Streamable HTTP at /mcp, the
-// legacy SSE transport at /sse + /message, and /healthz; guard (http_guard.go)
-// and the limits (http_limits.go) stand in front of all of them.
-type network struct {
+// HTTP is the server's HTTP side, an http.Handler for all its endpoints.
+type HTTP struct {
 	cfg        *app.Config
 	log        *slog.Logger
 	mcp        *server.MCPServer
 	streamable *server.StreamableHTTPServer
 	sse        *server.SSEServer
-	sessions   *sessionManager
+	sessions   *sessionStore
 	calls      *callTracker
 	store      stateStore // the shared state store, or nil
 	requests   activity   // HTTP requests in flight
@@ -50,14 +60,15 @@ type stateStore interface {
 	String() string
 }
 
-// newNetwork builds the HTTP handlers for an assembled server whose MCP
-// server has calls.middleware among its tool handler middlewares.
-func newNetwork(cfg *app.Config, a *app.App, logger *slog.Logger, calls *callTracker) *network {
-	s := a.MCP
-	n := &network{cfg: cfg, log: logger, mcp: s, calls: calls, sessions: newSessionManager(cfg.MaxSessions, sessionIdleTTL)}
+// NewHTTP builds the HTTP handlers for an assembled server. It adds the
+// call tracker to the server's tool middlewares.
+func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
+	cfg := a.Config
+	h := &HTTP{cfg: cfg, log: logger, mcp: a.MCP, calls: newCallTracker(), sessions: newSessionStore(cfg.MaxSessions, sessionIdleTTL)}
 	if a.State != nil {
-		n.store = a.State
+		h.store = a.State
 	}
+	a.MCP.Use(h.calls.middleware)
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
 		server.WithStreamableHTTPLogger(logger),
@@ -67,55 +78,39 @@ func newNetwork(cfg *app.Config, a *app.App, logger *slog.Logger, calls *callTra
 		opts = append(opts, server.WithStateLess(true))
 	} else {
 		// Our session store: mcp-go's default keeps every id it ever issued.
-		opts = append(opts, server.WithSessionIdManager(n.sessions), server.WithSessionIdleTTL(sessionIdleTTL))
+		opts = append(opts, server.WithSessionIdManager(h.sessions), server.WithSessionIdleTTL(sessionIdleTTL))
 	}
-	n.streamable = server.NewStreamableHTTPServer(s, opts...)
-	n.sse = server.NewSSEServer(s,
+	h.streamable = server.NewStreamableHTTPServer(a.MCP, opts...)
+	h.sse = server.NewSSEServer(a.MCP,
 		server.WithSSEEndpoint("/sse"),
 		server.WithMessageEndpoint("/message"),
 		server.WithKeepAlive(true),
 		server.WithKeepAliveInterval(25*time.Second),
-		server.WithSessionIDGenerator(calls.newSSESessionID),
+		server.WithSessionIDGenerator(h.calls.newSSESessionID),
 	)
+
+	guard := func(next http.Handler) http.Handler {
+		return h.draining(h.hostCheck(h.origin(h.auth(h.jsonBody(next)))))
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/healthz", n.guard(http.HandlerFunc(n.healthz)))
+	mux.Handle("/healthz", guard(http.HandlerFunc(h.healthz)))
 	if cfg.Transport == "http" {
-		mux.Handle("/mcp", n.guard(n.streamable))
+		mux.Handle("/mcp", guard(h.sessionCap(h.streamable)))
 	}
 	// Older clients that only speak SSE can use either transport setting.
-	mux.Handle("/sse", n.guard(calls.trackSSEStream(n.sse.SSEHandler())))
-	mux.Handle("/message", n.guard(n.sse.MessageHandler()))
-	n.handler = noWildcardCORS(mux)
-	return n
+	mux.Handle("/sse", guard(h.calls.trackSSEStream(h.sse.SSEHandler())))
+	mux.Handle("/message", guard(h.sse.MessageHandler()))
+	h.handler = noWildcardCORS(mux)
+	return h
 }
 
-func (n *network) healthz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	if n.requests.isDraining() {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, `{"status":"draining"}`)
-		return
-	}
-	store := ""
-	if n.store != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		if err := n.store.Ping(ctx); err != nil {
-			// Calls fail while the store is away: send traffic elsewhere.
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, `{"status":"state store unreachable","state":%q}`+"\n", n.store.String())
-			return
-		}
-		store = fmt.Sprintf(`,"state":%q`, n.store.String()+" ok")
-	}
-	fmt.Fprintf(w, `{"status":"ok","sessions":%d%s}`+"\n", n.sessions.count(), store)
-}
+func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
 
-// isLoopback reports whether a listen address only accepts local connections.
-func isLoopback(addr string) bool {
+// IsLoopback reports whether a listen address only accepts local connections.
+func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return false
+		host = strings.Trim(addr, "[]")
 	}
 	if strings.EqualFold(host, "localhost") {
 		return true
@@ -124,28 +119,30 @@ func isLoopback(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// checkNetwork refuses a network setting the server must not run with.
-func checkNetwork(cfg *app.Config) error {
-	if cfg.AuthToken == "" && !isLoopback(cfg.Addr) {
+// CheckListen refuses a network setting the server must not run with.
+func CheckListen(cfg *app.Config) error {
+	if cfg.AuthToken == "" && !IsLoopback(cfg.Addr) {
 		return &app.UsageError{Msg: fmt.Sprintf("refusing to listen on %s without MCP_AUTH_TOKEN: anyone who can reach it could use your Bitrix24 credentials. Set MCP_AUTH_TOKEN to a long random string (clients send it as Authorization: Bearer ...), or listen on 127.0.0.1", cfg.Addr)}
 	}
 	return nil
 }
 
-// serveNetwork serves SSE or Streamable HTTP until ctx ends, then drains.
-func serveNetwork(ctx context.Context, cfg *app.Config, a *app.App, logger *slog.Logger, calls *callTracker) error {
-	if err := checkNetwork(cfg); err != nil {
+// ListenAndServe serves SSE or Streamable HTTP on the configured address
+// until ctx ends, then drains.
+func ListenAndServe(ctx context.Context, a *app.App, logger *slog.Logger) error {
+	cfg := a.Config
+	if err := CheckListen(cfg); err != nil {
 		return err
 	}
 	if cfg.AuthToken == "" {
 		logger.Warn("no MCP_AUTH_TOKEN: any process on this machine can use the server and its Bitrix24 credentials")
 	}
-	n := newNetwork(cfg, a, logger, calls)
+	h := NewHTTP(a, logger)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
-	srv := newHTTPServer(n.handler, requestReadTimeout)
+	srv := newHTTPServer(h, requestReadTimeout)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(newCapListener(ln, cfg.MaxConnections)) }()
 	paths := "/mcp (Streamable HTTP), /sse + /message (legacy SSE)"
@@ -160,7 +157,7 @@ func serveNetwork(ctx context.Context, cfg *app.Config, a *app.App, logger *slog
 		return err
 	case <-ctx.Done():
 	}
-	return n.shutdown(srv)
+	return h.shutdown(srv)
 }
 
 func newHTTPServer(h http.Handler, readTimeout time.Duration) *http.Server {
@@ -171,23 +168,23 @@ func newHTTPServer(h http.Handler, readTimeout time.Duration) *http.Server {
 // shutdown refuses new requests, waits (bounded) for requests and tool
 // calls in flight (SSE calls too, whose POST was answered 202 before they
 // ran), then closes the streams and the listener.
-func (n *network) shutdown(srv *http.Server) error {
-	n.log.Info("shutting down: letting calls in flight finish", "timeout", drainTimeout)
+func (h *HTTP) shutdown(srv *http.Server) error {
+	h.log.Info("shutting down: letting calls in flight finish", "timeout", drainTimeout)
 	deadline := time.Now().Add(drainTimeout)
-	if !n.requests.drain(drainTimeout) || !n.calls.active.drain(time.Until(deadline)) {
-		n.log.Warn("calls still in flight after the drain timeout; closing anyway")
+	if !h.requests.drain(drainTimeout) || !h.calls.active.drain(time.Until(deadline)) {
+		h.log.Warn("calls still in flight after the drain timeout; closing anyway")
 	}
 	// A finished SSE call's result is queued to its stream just after the
 	// handler returns: give the streams a moment to carry it.
 	time.Sleep(200 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_ = n.streamable.Shutdown(ctx)
-	_ = n.sse.Shutdown(ctx)
+	_ = h.streamable.Shutdown(ctx)
+	_ = h.sse.Shutdown(ctx)
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	_ = srv.Close()
-	n.log.Info("stopped")
+	h.log.Info("stopped")
 	return nil
 }

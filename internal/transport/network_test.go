@@ -1,8 +1,9 @@
-package main
+package transport
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,7 +19,6 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
@@ -31,10 +31,10 @@ const testToken = "test-bearer-token-0123456789"
 
 type netServer struct {
 	url    string
-	net    *network
+	net    *HTTP
 	http   *httptest.Server
 	portal *fakeportal.Portal
-	logs   *lockedBuffer
+	logs   *testkit.LockedBuffer
 	client *bitrix.Client
 }
 
@@ -50,12 +50,11 @@ func startNetwork(t *testing.T, p *fakeportal.Portal, env map[string]string, arg
 		base[k] = v
 	}
 	cfg := testkit.Config(t, base, append([]string{"--transport", "http"}, args...)...)
-	logs := &lockedBuffer{}
+	logs := &testkit.LockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	calls := newCallTracker()
-	a := testkit.Assemble(t, cfg, app.Options{Logger: logger, ServerOptions: []server.ServerOption{server.WithToolHandlerMiddleware(calls.middleware)}})
-	n := newNetwork(cfg, a, logger, calls)
-	srv := httptest.NewServer(n.handler)
+	a := testkit.Assemble(t, cfg, app.Options{Logger: logger})
+	n := NewHTTP(a, logger)
+	srv := httptest.NewServer(n)
 	t.Cleanup(srv.Close)
 	return &netServer{url: srv.URL, net: n, http: srv, portal: p, logs: logs, client: a.Client}
 }
@@ -113,7 +112,7 @@ func TestNetworkTransportsRunTheTools(t *testing.T) {
 			p := portaltest.Start(t, nil)
 			ns := startNetwork(t, p, nil)
 			c := connect(t, ns, tc.kind, tc.protocol, testToken)
-			exerciseTools(t, callWith(t, c), p)
+			testkit.ExerciseTools(t, callWith(t, c), p)
 			portaltest.AssertNoSecret(t, p, "the log", ns.logs.String())
 		})
 	}
@@ -123,7 +122,7 @@ func TestStatelessHTTP(t *testing.T) {
 	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, nil, "--stateless")
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
-	exerciseTools(t, callWith(t, c), p)
+	testkit.ExerciseTools(t, callWith(t, c), p)
 	// Stateless means a request needs no session: a bare tools/call works.
 	resp := request(t, "POST", ns.url+"/mcp", map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json",
 		"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": "2025-11-25"},
@@ -203,13 +202,16 @@ func TestNetworkRefusals(t *testing.T) {
 func TestNonLoopbackNeedsToken(t *testing.T) {
 	t.Parallel()
 	for _, transport := range []string{"http", "sse"} {
-		out, err := runBinary(t, []string{"BITRIX24_DEMO=true"}, "--transport", transport, "--addr", "0.0.0.0:0")
-		if code := exitCode(err); code != 2 || !strings.Contains(out, "MCP_AUTH_TOKEN") {
-			t.Fatalf("%s: exit %d: %s", transport, code, out)
+		cfg := testkit.Config(t, map[string]string{"BITRIX24_WEBHOOK_URL": "https://p.example/rest/1/abcd/"}, "--transport", transport, "--addr", "0.0.0.0:0")
+		a := testkit.Assemble(t, cfg, app.Options{})
+		err := ListenAndServe(context.Background(), a, slog.New(slog.DiscardHandler))
+		var ue *app.UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "MCP_AUTH_TOKEN") {
+			t.Fatalf("%s: %v", transport, err)
 		}
 	}
-	if isLoopback("0.0.0.0:8080") || isLoopback("[::]:1") || !isLoopback("127.0.0.1:8080") || !isLoopback("localhost:1") || !isLoopback("[::1]:80") {
-		t.Fatal("isLoopback")
+	if IsLoopback("0.0.0.0:8080") || IsLoopback("[::]:1") || !IsLoopback("127.0.0.1:8080") || !IsLoopback("localhost:1") || !IsLoopback("[::1]:80") {
+		t.Fatal("IsLoopback")
 	}
 }
 
@@ -241,14 +243,6 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The real binary: SIGTERM mid-call, exit status 0.
-	addr := freeAddr(t)
-	cmd := startBinary(t, []string{"BITRIX24_DEMO=true", "MCP_ADDR=" + addr}, "--transport", "http")
-	waitHealthy(t, "http://"+addr)
-	cmd.Process.Signal(os.Interrupt)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGINT: %v", err)
-	}
 }
 
 func TestProgressAndCancellation(t *testing.T) {
@@ -316,6 +310,9 @@ func TestRateLimitWaitsAreLogged(t *testing.T) {
 		}
 		wg.Wait()
 	}
+	// Logging is deprecated at 2026-07-28, but clients of earlier revisions
+	// still set a level, and the server honours it.
+	//lint:ignore SA1019 clients before 2026-07-28 still send logging/setLevel
 	if err := c.SetLevel(context.Background(), mcp.SetLevelRequest{Params: mcp.SetLevelParams{Level: mcp.LoggingLevelError}}); err != nil {
 		t.Fatal(err)
 	}
@@ -323,6 +320,7 @@ func TestRateLimitWaitsAreLogged(t *testing.T) {
 	if warnings.Load() != 0 {
 		t.Fatalf("level error still got %d warnings", warnings.Load())
 	}
+	//lint:ignore SA1019 clients before 2026-07-28 still send logging/setLevel
 	if err := c.SetLevel(context.Background(), mcp.SetLevelRequest{Params: mcp.SetLevelParams{Level: mcp.LoggingLevelWarning}}); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +348,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 	ns := startNetwork(t, p, env)
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
 	call := callWith(t, c)
-	asMap(t, call("get_bot_chat", map[string]any{"dialog_id": "chat5"}))
+	testkit.AsMap(t, call("get_bot_chat", map[string]any{"dialog_id": "chat5"}))
 	p.ExpireToken()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -389,7 +387,7 @@ func TestOAuthEndToEnd(t *testing.T) {
 	// Restart with the same environment: the configured pair is dead now.
 	ns2 := startNetwork(t, p, env)
 	c2 := connect(t, ns2, "http", mcp.ProtocolVersion20251125, testToken)
-	asMap(t, callWith(t, c2)("get_bot_chat", map[string]any{"dialog_id": "chat5"}))
+	testkit.AsMap(t, callWith(t, c2)("get_bot_chat", map[string]any{"dialog_id": "chat5"}))
 	if st := p.Stats(); st.Refreshes != 1 {
 		t.Fatalf("restart refreshed again (%d): it did not use the token file", st.Refreshes)
 	}

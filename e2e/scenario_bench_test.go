@@ -1,4 +1,6 @@
-package main
+//go:build e2e
+
+package e2e
 
 import (
 	"bufio"
@@ -48,7 +50,7 @@ func BenchmarkScenarios(b *testing.B) {
 		limit := 1 + (chat.n-200+9999)/10000
 		add(fmt.Sprintf("`list_dialog_users all` on %d members: HTTP requests", chat.n),
 			fmt.Sprint(ours.requests), fmt.Sprint(naive.requests), fmt.Sprintf("<= %d", limit))
-		add(fmt.Sprintf("... wall time (fresh bucket)"), ours.elapsed, naive.elapsed, "")
+		add("... wall time (fresh bucket)", ours.elapsed, naive.elapsed, "")
 		if ours.requests > limit {
 			b.Errorf("%s: %d requests, target %d", chat.dialog, ours.requests, limit)
 		}

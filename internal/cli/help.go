@@ -1,51 +1,11 @@
-package main
+package cli
 
 import (
 	"fmt"
 	"io"
-	"runtime/debug"
-	"strings"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 )
-
-// Stamped by the build (see Makefile); otherwise read from the Go build
-// info (go install ...@vX.Y.Z, or go build in a git checkout).
-var (
-	version = ""
-	commit  = ""
-	date    = ""
-)
-
-// versionLine is what --version and `version` print.
-func versionLine() string {
-	v, c, d := version, commit, date
-	if info, ok := debug.ReadBuildInfo(); ok {
-		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
-			v = info.Main.Version
-		}
-		for _, s := range info.Settings {
-			switch {
-			case s.Key == "vcs.revision" && c == "":
-				c = s.Value[:min(len(s.Value), 7)]
-			case s.Key == "vcs.time" && d == "":
-				d = s.Value
-			case s.Key == "vcs.modified" && s.Value == "true" && c != "" && !strings.HasSuffix(c, "-dirty") && commit == "":
-				c += "-dirty"
-			}
-		}
-	}
-	if v == "" {
-		v = "dev"
-	}
-	if c == "" {
-		c = "unknown"
-	}
-	if d == "" {
-		d = "unknown"
-	}
-	return fmt.Sprintf("bitrix24-chat-mcp %s (commit %s, built %s)", v, c, d)
-}
 
 // printHelp is `--help` and `help`: the commands, every setting, examples.
 func printHelp(w io.Writer) {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ func runCheckWith(t *testing.T, p *fakeportal.Portal, env map[string]string) (in
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	code := runCheck(nil, func(k string) string { return base[k] }, &stdout, &stderr)
+	code := run([]string{"check"}, func(k string) string { return base[k] }, nil, &stdout, &stderr)
 	out := stdout.String() + stderr.String()
 	portaltest.AssertNoSecret(t, p, "check's output", out)
 	return code, out
@@ -82,13 +82,5 @@ func TestCheckOAuthAndUnreachable(t *testing.T) {
 	code, out = runCheckWith(t, p, map[string]string{"BITRIX24_WEBHOOK_URL": "http://127.0.0.1:1/rest/1/abcdefgh/"})
 	if code != 1 || !strings.Contains(out, "could not reach the portal") || strings.Contains(out, "abcdefgh") {
 		t.Fatalf("unreachable: exit %d\n%s", code, out)
-	}
-}
-
-func TestVersionFlag(t *testing.T) {
-	t.Parallel()
-	out, err := runBinary(t, nil, "--version")
-	if err != nil || !strings.HasPrefix(out, "bitrix24-chat-mcp ") || !strings.Contains(out, "commit") || !strings.Contains(out, "built") {
-		t.Fatalf("%v: %q", err, out)
 	}
 }

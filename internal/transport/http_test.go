@@ -1,8 +1,9 @@
-package main
+package transport
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,9 @@ func request(t *testing.T, method, url string, header map[string]string, body st
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	for k, v := range header {
 		req.Header.Set(k, v)
+	}
+	if host := header["Host"]; host != "" {
+		req.Host = host
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -55,6 +59,13 @@ func TestCrossOriginRefused(t *testing.T) {
 		{"GET", "/healthz", evil, "", 403},
 		{"POST", "/message?sessionId=x", map[string]string{"Content-Type": "text/plain"}, initializeBody, 415},
 		{"POST", "/mcp", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json, text/event-stream"}, initializeBody, 415},
+		// A no-cors GET or an iframe carries no Origin, but says where it comes from.
+		{"GET", "/sse", map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}, "", 403},
+		{"GET", "/sse", map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "navigate"}, "", 403},
+		{"GET", "/mcp", map[string]string{"Sec-Fetch-Site": "cross-site", "Accept": "text/event-stream"}, "", 403},
+		// A DNS-rebinding page names its own host, on every endpoint.
+		{"GET", "/healthz", map[string]string{"Host": "evil.example"}, "", 403},
+		{"POST", "/mcp", map[string]string{"Host": "evil.example", "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}, initializeBody, 403},
 	} {
 		resp := request(t, tc.method, ns.url+tc.path, tc.header, tc.body)
 		if resp.StatusCode != tc.status || resp.Header.Get("Access-Control-Allow-Origin") != "" {
@@ -91,6 +102,12 @@ func TestCrossOriginRefused(t *testing.T) {
 		t.Fatalf("sse without Origin: %v %v", err, sse)
 	}
 	sse.Body.Close()
+	// The user typing the address, or the server's own page: served.
+	for _, site := range []string{"none", "same-origin"} {
+		if resp := request(t, "GET", ns.url+"/healthz", map[string]string{"Sec-Fetch-Site": site}, ""); resp.StatusCode != 200 {
+			t.Fatalf("Sec-Fetch-Site %s: %d", site, resp.StatusCode)
+		}
+	}
 	// The bearer scheme is case-insensitive.
 	ns2 := startNetwork(t, p, nil)
 	for _, auth := range []string{"Bearer " + testToken, "bearer " + testToken, "BEARER " + testToken} {
@@ -187,7 +204,7 @@ func TestSessionsAreCapped(t *testing.T) {
 		t.Fatalf("after DELETE a new session fits: %d", resp.StatusCode)
 	}
 	// An idle session expires.
-	m := newSessionManager(2, 50*time.Millisecond)
+	m := newSessionStore(2, 50*time.Millisecond)
 	id := m.Generate()
 	m.Generate()
 	if m.hasRoom() {
@@ -199,8 +216,88 @@ func TestSessionsAreCapped(t *testing.T) {
 	}
 }
 
-// A legacy SSE session may queue only so many calls; the rest are refused at
-// once, and when its stream closes its calls stop calling Bitrix24.
+// sseClient is a raw legacy SSE session: every event the stream carries,
+// by JSON-RPC id, and a way to POST messages to it.
+type sseClient struct {
+	t      *testing.T
+	ns     *netServer
+	post   string // the message endpoint
+	mu     sync.Mutex
+	events map[string]map[string]any // id -> the answer
+	cancel context.CancelFunc
+}
+
+func openSSE(t *testing.T, ns *netServer) *sseClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", ns.url+"/sse", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &sseClient{t: t, ns: ns, events: map[string]map[string]any{}, cancel: cancel}
+	sc := bufio.NewScanner(stream.Body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		if after, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			c.post = after
+			break
+		}
+	}
+	go func() {
+		defer stream.Body.Close()
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var m map[string]any
+			if json.Unmarshal([]byte(data), &m) == nil && m["id"] != nil {
+				c.mu.Lock()
+				c.events[fmt.Sprint(m["id"])] = m
+				c.mu.Unlock()
+			}
+		}
+	}()
+	c.send(initializeBody)
+	c.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return c
+}
+
+// send POSTs a message; the legacy transport acknowledges every one with 202.
+func (c *sseClient) send(body string) {
+	c.t.Helper()
+	h := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json"}
+	if resp := request(c.t, "POST", c.ns.url+c.post, h, body); resp.StatusCode != http.StatusAccepted {
+		c.t.Fatalf("POST answered %d, want 202", resp.StatusCode)
+	}
+}
+
+// answer waits for the stream's answer to id.
+func (c *sseClient) answer(id string, within time.Duration) map[string]any {
+	c.t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c.mu.Lock()
+		m := c.events[id]
+		c.mu.Unlock()
+		if m != nil {
+			return m
+		}
+	}
+	c.t.Fatalf("no answer to %s on the stream", id)
+	return nil
+}
+
+func toolCall(id int, dialog string) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"%s"}}}`, id, dialog)
+}
+
+// A legacy SSE session may run only so many calls; the rest are refused on
+// the stream, each with a JSON-RPC error for its id (a client that sees a
+// failed POST drops the whole transport), and when the stream closes its
+// calls stop calling Bitrix24.
 func TestSSEBackpressure(t *testing.T) {
 	t.Parallel()
 	p := portaltest.Start(t, nil)
@@ -208,52 +305,70 @@ func TestSSEBackpressure(t *testing.T) {
 	// POSTs go out, even on a loaded machine.
 	p.SetLatency(3 * time.Second)
 	ns := startNetwork(t, p, map[string]string{"BITRIX24_RATE_LIMIT": "2", "BITRIX24_RATE_BURST": "5"})
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", ns.url+"/sse", nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	stream, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Body.Close()
-	endpoint := ""
-	sc := bufio.NewScanner(stream.Body)
-	for sc.Scan() {
-		if after, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			endpoint = after
-			break
-		}
-	}
-	go io.Copy(io.Discard, stream.Body)
-	h := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json"}
-	post := func(body string) *http.Response { return request(t, "POST", ns.url+endpoint, h, body) }
-	post(initializeBody)
-	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	accepted, refused := 0, 0
+	c := openSSE(t, ns)
 	for i := 0; i < 100; i++ {
-		resp := post(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"%d"}}}`, 100+i, 200000+i))
-		switch resp.StatusCode {
-		case http.StatusAccepted:
-			accepted++
-		case http.StatusTooManyRequests:
-			refused++
-			body, _ := io.ReadAll(resp.Body)
-			if !strings.Contains(string(body), fmt.Sprintf(`"id":%d`, 100+i)) {
-				t.Fatalf("the refusal must carry the call's id: %s", body)
+		c.send(toolCall(100+i, fmt.Sprint(200000+i)))
+	}
+	refused := 0
+	for i := 0; i < 100; i++ {
+		c.mu.Lock()
+		m := c.events[fmt.Sprint(100+i)]
+		c.mu.Unlock()
+		if m == nil {
+			continue
+		}
+		e, _ := m["error"].(map[string]any)
+		if e == nil || !strings.Contains(fmt.Sprint(e["message"]), "already has 32 tool calls running") {
+			t.Fatalf("an early answer that is no refusal: %v", m)
+		}
+		refused++
+	}
+	// The refusals are queued at once; wait for any still on their way.
+	for deadline := time.Now().Add(2 * time.Second); refused < 100-maxCallsPerSSESession && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		c.mu.Lock()
+		refused = 0
+		for _, m := range c.events {
+			if m["error"] != nil {
+				refused++
 			}
 		}
+		c.mu.Unlock()
 	}
-	if accepted != maxCallsPerSSESession || refused != 100-maxCallsPerSSESession {
-		t.Fatalf("accepted %d, refused %d", accepted, refused)
+	if refused != 100-maxCallsPerSSESession {
+		t.Fatalf("refused %d of 100, want %d", refused, 100-maxCallsPerSSESession)
 	}
-	// The client leaves: its queued calls stop.
+	// The client leaves: its calls stop.
 	time.Sleep(300 * time.Millisecond)
-	cancel()
+	c.cancel()
 	time.Sleep(300 * time.Millisecond)
 	after := p.Stats().Requests
 	time.Sleep(1500 * time.Millisecond)
 	if n := p.Stats().Requests - after; n > 1 {
 		t.Fatalf("%d requests reached the portal after the client left", n)
+	}
+}
+
+// Messages that never reach a tool (a tools/call without an id, or with the
+// wrong "jsonrpc") hold no slot: after 40 of them a valid call is served.
+func TestSSEMessagesThatReachNoToolHoldNoSlot(t *testing.T) {
+	t.Parallel()
+	p := portaltest.Start(t, nil)
+	ns := startNetwork(t, p, nil)
+	c := openSSE(t, ns)
+	for i := 0; i < 20; i++ {
+		c.send(`{"jsonrpc":"2.0","method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"chat2935"}}}`)
+		c.send(fmt.Sprintf(`{"jsonrpc":"1.0","id":%d,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"chat2935"}}}`, 500+i))
+	}
+	c.send(toolCall(999, "chat2935"))
+	m := c.answer("999", 10*time.Second)
+	if m["result"] == nil {
+		t.Fatalf("the valid call after 40 that reached no tool: %v", m)
+	}
+	calls := c.ns.net.calls
+	calls.mu.Lock()
+	defer calls.mu.Unlock()
+	if s := calls.sse[c.post[strings.Index(c.post, "sessionId=")+len("sessionId="):]]; s == nil || s.running != 0 {
+		t.Fatalf("the session's slots: %+v", s)
 	}
 }
 

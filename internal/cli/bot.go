@@ -1,11 +1,10 @@
-package main
+package cli
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -27,13 +26,14 @@ second run gives the same bot, and keeps the token it already has.
 `
 
 // runBot is `bitrix24-chat-mcp bot register`.
-func runBot(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func runBot(args []string, env Env) error {
+	stdout, stderr := env.Stdout, env.Stderr
 	if len(args) == 0 || args[0] != "register" {
 		fmt.Fprint(stderr, botUsage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			return 0
+			return nil
 		}
-		return 2
+		return &app.UsageError{Msg: "bot: the command is bot register"}
 	}
 	code, name, rest, help := "bitrix24_chat_mcp", "Chat membership assistant", []string{}, false
 	for i := 1; i < len(args); i++ {
@@ -44,8 +44,7 @@ func runBot(args []string, getenv func(string) string, stdout, stderr io.Writer)
 		case (flag == "code" || flag == "name") && strings.HasPrefix(args[i], "-"):
 			if !hasValue {
 				if i+1 == len(args) {
-					fmt.Fprintf(stderr, "--%s needs a value\n", flag)
-					return 2
+					return &app.UsageError{Msg: fmt.Sprintf("--%s needs a value", flag)}
 				}
 				i++
 				value = args[i]
@@ -61,36 +60,33 @@ func runBot(args []string, getenv func(string) string, stdout, stderr io.Writer)
 	}
 	if help {
 		fmt.Fprint(stderr, botUsage)
-		return 0
+		return nil
 	}
-	cfg, status, done := loadConfig(app.Name+" bot register", rest, getenv, stdout, stderr)
-	if done {
-		return status
+	cfg, err := loadConfig(app.Name+" bot register", rest, env)
+	if cfg == nil {
+		return err
 	}
-	a, err := app.New(cfg, appOptions(newLogger(cfg, stderr)))
+	a, err := app.New(cfg, appOptions(env, newLogger(cfg, stderr)))
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitStatus(err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	token := newBotToken()
 	bot, err := a.Client.BotRegister(ctx, code, name, token)
 	if err != nil {
-		fmt.Fprintf(stderr, "registering the bot failed: %s\n", explain(err))
-		return 1
+		return fmt.Errorf("registering the bot failed: %s", explain(err))
 	}
 	fmt.Fprintf(stdout, "# Bot %q (code %s) is registered. Add to the server's configuration:\n", name, code)
 	fmt.Fprintf(stdout, "BITRIX24_BOT_ID=%d\n", bot.ID)
 	if !a.Client.IsWebhook() {
 		fmt.Fprintln(stdout, "# OAuth: imbot.v2 calls need no bot token.")
-		return 0
+		return nil
 	}
 	ours, err := a.Client.BotTokenWorks(ctx, int(bot.ID), token)
 	switch {
 	case err != nil:
-		fmt.Fprintf(stderr, "the bot is registered, but checking its token failed: %s\n", explain(err))
-		return 1
+		return fmt.Errorf("the bot is registered, but checking its token failed: %s", explain(err))
 	case ours:
 		// The one place a secret is printed: stdout, for the operator, once.
 		fmt.Fprintf(stdout, "BITRIX24_BOT_TOKEN=%s\n", token.Reveal())
@@ -98,7 +94,7 @@ func runBot(args []string, getenv func(string) string, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, "# This code was registered before, and Bitrix24 kept that bot and its token:")
 		fmt.Fprintln(stdout, "# keep the BITRIX24_BOT_TOKEN printed the first time (or register with another --code).")
 	}
-	return 0
+	return nil
 }
 
 // newBotToken makes a random bot token: 32 URL-safe characters, within

@@ -1,8 +1,10 @@
-package main
+package e2e
 
 import (
+	"bytes"
 	"debug/elf"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,5 +217,38 @@ func TestComposeFile(t *testing.T) {
 	caddy, _ := os.ReadFile("deploy/Caddyfile")
 	if !strings.Contains(string(caddy), "dynamic a mcp 8080") || !strings.Contains(string(caddy), "health_uri /healthz") {
 		t.Errorf("Caddyfile: %s", caddy)
+	}
+}
+
+// What the repository tracks stays source: no file over 1 MB, no compiled
+// executable (a 13.8 MB binary was once committed at the top).
+func TestTrackedFilesAreSource(t *testing.T) {
+	out, err := exec.Command("git", "ls-files", "-z").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	magics := [][]byte{{0x7f, 'E', 'L', 'F'}, {'M', 'Z'}, {0xfe, 0xed, 0xfa, 0xce}, {0xfe, 0xed, 0xfa, 0xcf},
+		{0xce, 0xfa, 0xed, 0xfe}, {0xcf, 0xfa, 0xed, 0xfe}, {0xca, 0xfe, 0xba, 0xbe}}
+	files := strings.Split(strings.TrimRight(string(out), "\x00"), "\x00")
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			continue // deleted in the work tree
+		}
+		fi, _ := f.Stat()
+		head := make([]byte, 4)
+		n, _ := io.ReadFull(f, head)
+		f.Close()
+		if fi.Size() > 1<<20 {
+			t.Errorf("%s is %d bytes: over 1 MB", name, fi.Size())
+		}
+		for _, m := range magics {
+			if n >= len(m) && bytes.Equal(head[:len(m)], m) {
+				t.Errorf("%s is a compiled executable", name)
+			}
+		}
+	}
+	if len(files) < 50 {
+		t.Fatalf("only %d tracked files: is this the repository?", len(files))
 	}
 }

@@ -1,40 +1,39 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/transport"
 )
 
 // runCheck is `bitrix24-chat-mcp check`: one or two calls with the configured
 // credentials, and a plain-words verdict on each thing the tools need.
 // Exit status 0 only when everything needed is there.
-func runCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, status, done := loadConfig(app.Name+" check", args, getenv, stdout, stderr)
-	if done {
-		return status
+func runCheck(args []string, env Env) error {
+	cfg, err := loadConfig(app.Name+" check", args, env)
+	if cfg == nil {
+		return err
 	}
+	stdout := env.Stdout
 	// Refuse what the server would refuse, before asking the portal anything.
 	if cfg.Transport != "stdio" {
-		if err := checkNetwork(cfg); err != nil {
-			fmt.Fprintln(stderr, err)
-			fmt.Fprintln(stdout, "Not ready: the server would refuse this configuration (see above).")
-			return 2
+		if err := transport.CheckListen(cfg); err != nil {
+			fmt.Fprintln(stdout, "Not ready: the server would refuse this configuration (see stderr).")
+			return err
 		}
 	}
 	// A check answers quickly: a portal that is down stays down for a while.
 	cfg.Bitrix.MaxRetryTime, cfg.Bitrix.MaxAttempts = 20*time.Second, 3
-	a, err := app.New(cfg, appOptions(nil))
+	a, err := app.New(cfg, appOptions(env, nil))
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitStatus(err)
+		return err
 	}
 	client := a.Client
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -52,12 +51,12 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	if errors.As(err, &te) {
 		fail("could not reach the portal: %s", te.Msg)
 		fmt.Fprintln(stdout, "Not ready: check the portal address and the network.")
-		return 1
+		return ErrReported
 	}
 	if err != nil {
 		fail("the credentials do not work: %s", explain(err))
 		fmt.Fprintln(stdout, "Not ready: fix the credentials first.")
-		return 1
+		return ErrReported
 	}
 	line("OK", "the credentials work: acting as %s %s (user %d)", me.Name, me.LastName, me.ID)
 
@@ -92,10 +91,10 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	if ok {
 		fmt.Fprintln(stdout, "Ready.")
-		return 0
+		return nil
 	}
 	fmt.Fprintln(stdout, "Not ready: see FAILED above.")
-	return 1
+	return ErrReported
 }
 
 func checkBot(ctx context.Context, client *bitrix.Client, botID int, line func(verdict, format string, a ...any), fail func(format string, a ...any)) {

@@ -1,0 +1,32 @@
+package transport
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// auth requires the bearer token (MCP_AUTH_TOKEN) when one is set. /healthz
+// answers without it: load balancers probe it.
+func (h *HTTP) auth(next http.Handler) http.Handler {
+	token := []byte(h.cfg.AuthToken.Reveal())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(token) == 0 || r.URL.Path == "/healthz" || bearerMatches(r.Header.Get("Authorization"), token) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="bitrix24-chat-mcp"`)
+		if r.Header.Get("Authorization") != "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bitrix24-chat-mcp", error="invalid_token"`)
+			h.log.Warn("refused a request with a wrong bearer token", "remote", r.RemoteAddr)
+		}
+		writeRefusal(w, r, refuse(http.StatusUnauthorized, "missing or wrong bearer token: send Authorization: Bearer <MCP_AUTH_TOKEN>"))
+	})
+}
+
+// bearerMatches checks an Authorization header in constant time; the scheme
+// is case-insensitive (RFC 7235).
+func bearerMatches(header string, token []byte) bool {
+	scheme, got, ok := strings.Cut(strings.TrimSpace(header), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), token) == 1
+}

@@ -1,0 +1,133 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// maxCallsPerSSESession bounds the tool calls one legacy SSE session may
+// have running (a call waiting for the rate limit is running): /message
+// answers 202 before a call runs, so without it one client could start any
+// number.
+const maxCallsPerSSESession = 32
+
+// callTracker sees every tool call, as mcp-go tool middleware: it counts
+// them for the drain, and ties legacy SSE calls to their session's stream,
+// so that a client that leaves takes its calls with it. A call's SSE slot is
+// taken and given back here and nowhere else, so a message that never
+// reaches a tool (no id, a wrong "jsonrpc") holds none.
+type callTracker struct {
+	active activity
+	mu     sync.Mutex
+	sse    map[string]*sseSession
+}
+
+type sseSession struct {
+	ctx     context.Context // ends when the session's stream closes
+	cancel  context.CancelFunc
+	running int // tool calls in a handler now
+	closed  bool
+}
+
+func newCallTracker() *callTracker { return &callTracker{sse: map[string]*sseSession{}} }
+
+// newSSESessionID is the SSE transport's session id generator: it registers
+// the session with the tracker.
+func (t *callTracker) newSSESessionID(ctx context.Context, r *http.Request) (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(b)
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	t.mu.Lock()
+	t.sse[id] = &sseSession{ctx: sctx, cancel: cancel}
+	t.mu.Unlock()
+	if holder, ok := ctx.Value(sseIDKey{}).(*string); ok {
+		*holder = id
+	}
+	return id, nil
+}
+
+type sseIDKey struct{}
+
+// trackSSEStream wraps GET /sse: when the stream ends, the session's calls
+// are cancelled.
+func (t *callTracker) trackSSEStream(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var id string
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sseIDKey{}, &id)))
+		if id != "" {
+			t.closeSSE(id)
+		}
+	})
+}
+
+func (t *callTracker) closeSSE(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.sse[id]; s != nil {
+		s.cancel()
+		s.closed = true
+		if s.running == 0 {
+			delete(t.sse, id)
+		}
+	}
+}
+
+// middleware wraps every tool call. A legacy SSE session past its share is
+// refused with a JSON-RPC error for the call, on the session's stream like
+// every other answer there.
+func (t *callTracker) middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		t.active.begin() // counted even while draining: it was accepted before
+		defer t.active.end()
+		if cs := server.ClientSessionFromContext(ctx); cs != nil {
+			s, ok := t.take(cs.SessionID())
+			if !ok {
+				return nil, fmt.Errorf("this session already has %d tool calls running; wait for their results", maxCallsPerSSESession)
+			}
+			if s != nil {
+				defer t.give(cs.SessionID(), s)
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				defer cancel()
+				stop := context.AfterFunc(s.ctx, cancel)
+				defer stop()
+			}
+		}
+		return next(ctx, req)
+	}
+}
+
+// take claims a slot of a legacy SSE session: s is nil for other sessions,
+// ok false when the session is at its cap.
+func (t *callTracker) take(id string) (s *sseSession, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s = t.sse[id]
+	if s == nil {
+		return nil, true
+	}
+	if s.running >= maxCallsPerSSESession {
+		return nil, false
+	}
+	s.running++
+	return s, true
+}
+
+func (t *callTracker) give(id string, s *sseSession) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s.running--
+	if s.closed && s.running == 0 {
+		delete(t.sse, id)
+	}
+}
