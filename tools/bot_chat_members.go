@@ -96,20 +96,13 @@ func isUnavailable(err error) bool {
 
 // membersResult keeps member_ids within the result size budget.
 func membersResult(d *Deps, out BotChatMembersOutput, ids []int) *mcp.CallToolResult {
-	out.Count, out.MemberIDs = len(ids), []int{}
-	b := newBudget(d.Settings.MaxResultChars)
-	for _, id := range ids {
-		n := len(strconv.Itoa(id)) + 1
-		if !b.fits(n, n) {
-			out.Truncated = true
-			break
-		}
-		out.MemberIDs = append(out.MemberIDs, id)
-	}
+	out.Count = len(ids)
+	out.MemberIDs, _ = withinBudget(d.maxResultChars(), ids, strconv.Itoa, nil)
+	out.Truncated = len(out.MemberIDs) < len(ids)
 	summary := fmt.Sprintf("chat%d has %d member(s), as bot %d sees it (via %s)", out.ChatID, out.Count, out.BotID, out.Source)
 	if out.Truncated {
 		summary += fmt.Sprintf("; only the first %d ids fit the result size budget (BITRIX24_MAX_RESULT_CHARS=%d): page through the rest with list_dialog_users, fields=\"ids\", offset=%d",
-			len(out.MemberIDs), b.max, len(out.MemberIDs))
+			len(out.MemberIDs), d.maxResultChars(), len(out.MemberIDs))
 	}
 	return dataResult(out, summary+".", idsLine("member_ids", out.MemberIDs))
 }

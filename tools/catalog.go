@@ -25,13 +25,15 @@ type Info struct {
 	Destructive bool
 	Input       any // zero value of the input type
 	Output      any // zero value of the output type
+	// CapsUserIDs: user_ids is capped at BITRIX24_MAX_INVITE (maxItems).
+	CapsUserIDs bool
 }
 
 // Catalog describes every tool, for internal/gen/genschemas.
 func Catalog() []Info {
 	var out []Info
 	for _, sp := range specs() {
-		out = append(out, Info{Name: sp.name, Description: sp.description, ReadOnly: sp.readOnly, Destructive: sp.destructive, Input: sp.input, Output: sp.output})
+		out = append(out, Info{Name: sp.name, Description: sp.description, ReadOnly: sp.readOnly, Destructive: sp.destructive, Input: sp.input, Output: sp.output, CapsUserIDs: sp.capsUserIDs})
 	}
 	return out
 }
@@ -66,7 +68,7 @@ func buildTool(sp spec, st Settings) (mcp.Tool, error) {
 	if err != nil {
 		return mcp.Tool{}, fmt.Errorf("tools: schema for %s missing; run make schemas: %w", sp.name, err)
 	}
-	if (sp.name == "add_chat_users" || sp.name == "remove_chat_users") && st.MaxInvite != DefaultMaxInvite {
+	if sp.capsUserIDs && st.MaxInvite != DefaultMaxInvite {
 		// The one configurable bound: served as configured, so the schema the
 		// model sees is the rule the server applies.
 		if in, err = withMaxItems(in, "user_ids", st.MaxInvite); err != nil {

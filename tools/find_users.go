@@ -113,19 +113,17 @@ func findUsers(ctx context.Context, d *Deps, in FindUsersInput) *mcp.CallToolRes
 		}
 	}
 
-	lines := []string{usersHeader}
-	budget := newBudget(d.Settings.MaxResultChars)
+	all := make([]DialogUser, len(found))
 	for i, raw := range found {
-		u := toDialogUser(raw, full)
-		line := userLine(u)
-		if !budget.fits(len(line)+1, jsonLen(u)+1) {
-			next := in.Offset + i
-			out.NextOffset = &next
-			break
-		}
-		out.Users = append(out.Users, u)
-		lines = append(lines, line)
+		all[i] = toDialogUser(raw, full)
 	}
+	var userLines []string
+	out.Users, userLines = withinBudget(d.maxResultChars(), all, userLine, userJSONLen)
+	if len(out.Users) < len(all) {
+		next := in.Offset + len(out.Users)
+		out.NextOffset = &next
+	}
+	lines := append([]string{usersHeader}, userLines...)
 	out.Truncated = out.NextOffset != nil
 	summary := fmt.Sprintf("%d user(s) found (%d in all, via %s)", len(out.Users), out.Total, out.Source)
 	if out.NextOffset != nil {

@@ -57,6 +57,5 @@ func getBotChat(ctx context.Context, d *Deps, in GetBotChatInput) *mcp.CallToolR
 		MutedUserIDs: bitrix.Ints(c.MuteList), DateCreate: c.DateCreate.Ptr(), LastMessageID: intPtr(c.LastMessageID),
 		MessageCount: int(c.MessageCount), Color: c.Color.Ptr(), Avatar: c.Avatar, Extranet: c.Extranet,
 		EntityType: c.EntityType, EntityID: c.EntityID}
-	summary := fmt.Sprintf("%s %q (type %s): %d member(s); the bot's role: %s.", chat.DialogID, chat.Name, chat.Type, chat.UserCounter, chat.Role)
-	return dataResult(GetBotChatOutput{Chat: chat}, summary, chatData(chat))
+	return chatResult(GetBotChatOutput{Chat: chat}, chat, "the bot's role")
 }

@@ -52,15 +52,7 @@ func getChat(ctx context.Context, d *Deps, in GetChatInput) *mcp.CallToolResult 
 		MutedUserIDs: orEmpty(c.MuteList), DateCreate: c.DateCreate.Ptr(), LastMessageID: intPtr(c.LastMessageID),
 		MessageCount: int(c.MessageCount), Color: c.Color.Ptr(), Avatar: c.Avatar, Extranet: c.Extranet,
 		EntityType: c.EntityType, EntityID: c.EntityID}
-	summary := fmt.Sprintf("%s %q (type %s): %d member(s); your role: %s.", chat.DialogID, chat.Name, chat.Type, chat.UserCounter, orDash(chat.Role))
-	return dataResult(GetChatOutput{Chat: chat}, summary, chatData(chat))
-}
-
-func orEmpty(ids []int) []int {
-	if ids == nil {
-		return []int{}
-	}
-	return ids
+	return chatResult(GetChatOutput{Chat: chat}, chat, "your role")
 }
 
 func intPtr(v bitrix.Opt[bitrix.FlexInt]) *int {

@@ -91,32 +91,26 @@ func listDialogUsers(ctx context.Context, d *Deps, in ListDialogUsersInput) *mcp
 	}
 
 	// Fill the result up to the size budget, in both channels.
-	budget := newBudget(d.Settings.MaxResultChars)
+	max := d.maxResultChars()
 	var lines []string
 	kept := 0
 	if in.Fields == "ids" {
-		out.UserIDs = []int{}
-		for _, u := range users {
-			if !budget.fits(len(strconv.Itoa(int(u.ID)))+1, len(strconv.Itoa(int(u.ID)))+1) {
-				break
-			}
-			out.UserIDs = append(out.UserIDs, int(u.ID))
-			kept++
+		ids := make([]int, len(users))
+		for i, u := range users {
+			ids[i] = int(u.ID)
 		}
+		out.UserIDs, _ = withinBudget(max, ids, strconv.Itoa, nil)
+		kept = len(out.UserIDs)
 		lines = append(lines, idsLine("user_ids", out.UserIDs))
 	} else {
-		out.Users = []DialogUser{}
-		lines = append(lines, usersHeader)
-		for _, raw := range users {
-			u := toDialogUser(raw, in.Fields == "full")
-			line := userLine(u)
-			if !budget.fits(len(line)+1, jsonLen(u)+1) {
-				break
-			}
-			out.Users = append(out.Users, u)
-			lines = append(lines, line)
-			kept++
+		all := make([]DialogUser, len(users))
+		for i, raw := range users {
+			all[i] = toDialogUser(raw, in.Fields == "full")
 		}
+		var userLines []string
+		out.Users, userLines = withinBudget(max, all, userLine, userJSONLen)
+		kept = len(out.Users)
+		lines = append(append(lines, usersHeader), userLines...)
 	}
 	overBudget := kept < len(users)
 	if overBudget {
@@ -128,7 +122,7 @@ func listDialogUsers(ctx context.Context, d *Deps, in ListDialogUsersInput) *mcp
 	summary := fmt.Sprintf("%d of %d participants of %s", kept, out.Total, in.DialogID)
 	switch {
 	case overBudget:
-		summary += fmt.Sprintf("; stopped at the result size budget (BITRIX24_MAX_RESULT_CHARS=%d): call again with offset=%d for the rest", budget.max, *out.NextOffset)
+		summary += fmt.Sprintf("; stopped at the result size budget (BITRIX24_MAX_RESULT_CHARS=%d): call again with offset=%d for the rest", max, *out.NextOffset)
 		if in.Fields != "ids" {
 			summary += `, or use fields="ids" for ids only`
 		}

@@ -13,7 +13,7 @@ import (
 // RemoveChatUsersInput is remove_chat_users' arguments.
 type RemoveChatUsersInput struct {
 	ChatID  int   `json:"chat_id" jsonschema:"required,minimum=1,example=4000" jsonschema_description:"Numeric id of the group chat (the N of chatN)."`
-	UserIDs []int `json:"user_ids" jsonschema:"required,minItems=1,maxItems=100,minimum=1" jsonschema_description:"Ids of the users to remove (each >= 1; duplicates are ignored). At most BITRIX24_MAX_INVITE (default 100) per call."`
+	UserIDs []int `json:"user_ids" jsonschema:"required,minItems=1,minimum=1" jsonschema_description:"Ids of the users to remove (each >= 1; duplicates are ignored). At most BITRIX24_MAX_INVITE per call (maxItems)."`
 	DryRun  bool  `json:"dry_run,omitempty" jsonschema:"default=false" jsonschema_description:"Only report who would be removed and who is not a member; change nothing."`
 }
 
@@ -40,6 +40,7 @@ Example: {"chat_id": 4000, "user_ids": [1403]}`,
 		idempotent:  true,
 		openWorld:   true,
 		input:       RemoveChatUsersInput{},
+		capsUserIDs: true,
 		output:      RemoveChatUsersOutput{},
 		paramHints: map[string]string{
 			"user_ids": "use an array of user ids (whole numbers >= 1), e.g. [1403]; at most BITRIX24_MAX_INVITE per call, so split longer lists",
@@ -50,87 +51,45 @@ Example: {"chat_id": 4000, "user_ids": [1403]}`,
 }
 
 func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp.CallToolResult {
-	if refused := d.allowedChat(in.ChatID); refused != nil {
-		return refused
-	}
-	dialog := fmt.Sprintf("chat%d", in.ChatID)
-	before, err := d.Client.DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progressFrom(ctx))
-	if err != nil {
-		return bitrixErrorResult(ctx, err, nil)
-	}
-	names := map[int]string{}
-	for _, u := range before.Users {
-		names[int(u.ID)] = u.Name
-	}
-	out := RemoveChatUsersOutput{ChatID: in.ChatID, Removed: []int{}, NotMembers: []int{}, NotRemoved: []NotChanged{}, DryRun: in.DryRun}
-	var members []int
-	for _, id := range dedupe(in.UserIDs) {
-		if _, ok := names[id]; ok {
-			members = append(members, id)
-		} else {
-			out.NotMembers = append(out.NotMembers, id)
-		}
-	}
-	if in.DryRun || len(members) == 0 {
-		out.Removed = append(out.Removed, members...)
-		return dataResult(out, removeSummary(out), removeData(out))
-	}
-
-	switch answer, ask := confirmChange(ctx, fmt.Sprintf("Remove %s from %s?", peopleNames(members, names), chatName(ctx, d, dialog))); answer {
-	case askingFirst:
-		return ask
-	case declined:
-		return errorResult(fmt.Sprintf("The removal from %s was declined by the user; nothing was sent to Bitrix24.", dialog))
-	}
-
-	failed := map[int]string{}
-	unknown := false
-	for i, id := range members {
-		if ctx.Err() != nil {
-			break
-		}
-		err := d.Client.ChatUserDelete(ctx, in.ChatID, id)
-		if err == nil {
-			continue
-		}
-		if outcomeUnknown(err) {
-			unknown = true
-			failed[id] = "Bitrix24's answer was lost (" + describeErr(err) + ")"
-			continue
-		}
-		failed[id] = removalReason(err)
-		if e, ok := bitrix.AsError(err); ok && e.Code == bitrix.CodeAccessDeniedKick {
-			// The same refusal awaits the rest: do not send them.
-			for _, rest := range members[i+1:] {
-				failed[rest] = failed[id]
+	o, res := changeMembership(ctx, d, membershipChange{
+		chatID: in.ChatID, users: dedupe(in.UserIDs), dryRun: in.DryRun, adding: false, verb: "removal",
+		question: func(ctx context.Context, todo []int, names map[int]string) string {
+			return fmt.Sprintf("Remove %s from %s?", peopleNames(todo, names), chatName(ctx, d, fmt.Sprintf("chat%d", in.ChatID)))
+		},
+		write: func(ctx context.Context, todo []int) (map[int]string, error, error) {
+			// One user per request (im.chat.user.delete takes one).
+			failed := map[int]string{}
+			var lost error
+			for i, id := range todo {
+				if ctx.Err() != nil {
+					break
+				}
+				err := d.Client.ChatUserDelete(ctx, in.ChatID, id)
+				switch {
+				case err == nil:
+					continue
+				case outcomeUnknown(err):
+					lost = err
+					failed[id] = "Bitrix24's answer was lost (" + describeErr(err) + ")"
+					continue
+				}
+				failed[id] = removalReason(err)
+				if e, ok := bitrix.AsError(err); ok && e.Code == bitrix.CodeAccessDeniedKick {
+					// The same refusal awaits the rest: do not send them.
+					for _, rest := range todo[i+1:] {
+						failed[rest] = failed[id]
+					}
+					break
+				}
 			}
-			break
-		}
+			return failed, lost, nil
+		},
+		unverified: func(error) string { return "Bitrix24 answered true but the user is still a member" },
+	})
+	if res != nil {
+		return res
 	}
-
-	// Verify: who is a member now.
-	verifyCtx := ctx
-	if unknown || ctx.Err() != nil {
-		var cancel context.CancelFunc
-		verifyCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
-		defer cancel()
-	}
-	after, err := d.Client.DialogUsersAll(verifyCtx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, nil)
-	if err != nil {
-		return errorResult(fmt.Sprintf("Removals from %s were sent, but reading the membership to verify them failed (%s).\nHint: call list_dialog_users on %s with fields=\"ids\" to see who is still a member.",
-			dialog, describeErr(err), dialog))
-	}
-	still := idSet(after.Users)
-	for _, id := range members {
-		switch reason, tried := failed[id]; {
-		case !still[id]:
-			out.Removed = append(out.Removed, id)
-		case tried:
-			out.NotRemoved = append(out.NotRemoved, NotChanged{ID: id, Reason: reason})
-		default:
-			out.NotRemoved = append(out.NotRemoved, NotChanged{ID: id, Reason: "Bitrix24 answered true but the user is still a member"})
-		}
-	}
+	out := RemoveChatUsersOutput{ChatID: in.ChatID, Removed: orEmpty(o.changed), NotMembers: orEmpty(o.unchanged), NotRemoved: orEmpty(o.notChanged), DryRun: in.DryRun}
 	return dataResult(out, removeSummary(out), removeData(out))
 }
 

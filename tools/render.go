@@ -191,36 +191,46 @@ func orDash(s string) string {
 	return s
 }
 
-// budget keeps a result within BITRIX24_MAX_RESULT_CHARS in each channel:
-// the text and JSON.stringify(structuredContent), which is what Claude Code
-// and VS Code hand the model. reserve leaves room for the summary and the
-// fixed fields.
-type budget struct {
-	max, text, structured int
-}
-
-const budgetReserve = 1000
-
 // DefaultMaxResultChars is BITRIX24_MAX_RESULT_CHARS' default: about 20k
 // tokens, under Claude Code's 25k-token cap on a tool's output.
 const DefaultMaxResultChars = 60000
 
-func newBudget(max int) *budget {
-	if max <= 0 {
-		max = DefaultMaxResultChars
+// budgetReserve leaves room in a result for the summary and fixed fields.
+const budgetReserve = 1000
+
+// maxResultChars is the effective BITRIX24_MAX_RESULT_CHARS.
+func (d *Deps) maxResultChars() int {
+	if d.Settings.MaxResultChars <= 0 {
+		return DefaultMaxResultChars
 	}
-	return &budget{max: max}
+	return d.Settings.MaxResultChars
 }
 
-// fits adds an item's size in each channel when both still fit.
-func (b *budget) fits(text, structured int) bool {
-	if b.text+text > b.max-budgetReserve || b.structured+structured > b.max-budgetReserve {
-		return false
+// withinBudget is the one loop that keeps a listing within
+// BITRIX24_MAX_RESULT_CHARS in each channel: the text, and
+// JSON.stringify(structuredContent), which is what Claude Code and VS Code
+// hand the model. It keeps the longest prefix of items whose text lines
+// (line) and JSON (each item's own, or line's length when json is nil) fit.
+func withinBudget[T any](max int, items []T, line func(T) string, json func(T) int) (kept []T, lines []string) {
+	kept = []T{}
+	text, structured := 0, 0
+	for _, it := range items {
+		l := line(it)
+		j := len(l)
+		if json != nil {
+			j = json(it)
+		}
+		if text+len(l)+1 > max-budgetReserve || structured+j+1 > max-budgetReserve {
+			break
+		}
+		text, structured = text+len(l)+1, structured+j+1
+		kept = append(kept, it)
+		lines = append(lines, l)
 	}
-	b.text += text
-	b.structured += structured
-	return true
+	return kept, lines
 }
+
+func userJSONLen(u DialogUser) int { return jsonLen(u) }
 
 func jsonLen(v any) int {
 	raw, _ := json.Marshal(v)

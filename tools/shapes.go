@@ -2,6 +2,9 @@ package tools
 
 import (
 	"encoding/json"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 )
@@ -100,6 +103,13 @@ type ChatDetails struct {
 	Extranet      bool    `json:"extranet" jsonschema:"required"`
 	EntityType    string  `json:"entity_type" jsonschema:"required"`
 	EntityID      string  `json:"entity_id" jsonschema:"required"`
+}
+
+// chatResult is get_chat's and get_bot_chat's result: a summary naming whose
+// role it reports, then every field of the chat.
+func chatResult(structured any, c ChatDetails, whoseRole string) *mcp.CallToolResult {
+	summary := fmt.Sprintf("%s %q (type %s): %d member(s); %s: %s.", c.DialogID, c.Name, c.Type, c.UserCounter, whoseRole, orDash(c.Role))
+	return dataResult(structured, summary, chatData(c))
 }
 
 // chatData renders every field of a chat, one a line.

@@ -21,7 +21,7 @@ import (
 // and credentials live in the bitrix client, never here or in arguments.
 type Settings struct {
 	BotID          int          // default bot_id; 0 = none configured
-	MaxInvite      int          // cap on add_chat_users' user_ids
+	MaxInvite      int          // cap on user_ids of the tools that change membership
 	AllowedChatIDs map[int]bool // nil = every chat; else writes refuse other chats
 	ReadOnly       bool         // tools that write are not registered
 	EnableRemove   bool         // remove_chat_users is registered (never in read-only mode)
@@ -32,7 +32,8 @@ type Settings struct {
 // DefaultConfirmOver is BITRIX24_CONFIRM_OVER's default.
 const DefaultConfirmOver = 20
 
-// DefaultMaxInvite is add_chat_users' default cap (BITRIX24_MAX_INVITE).
+// DefaultMaxInvite is the one default cap on the users a call may add or
+// remove (BITRIX24_MAX_INVITE); the committed schemas carry it as maxItems.
 const DefaultMaxInvite = 100
 
 // Deps is what a tool handler needs.
@@ -55,6 +56,7 @@ type spec struct {
 	input       any                 // zero value of the input type, for schema generation
 	output      any                 // zero value of the output type
 	paramHints  map[string]string   // parameter -> how to fix a bad value
+	capsUserIDs bool                // user_ids is capped at Settings.MaxInvite (served as maxItems)
 	enabled     func(Settings) bool // nil: always registered (read-only mode still hides writes)
 	run         func(ctx context.Context, d *Deps, args []byte) (*mcp.CallToolResult, error)
 }

@@ -73,7 +73,7 @@ func outputs(root string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, t := range tools.Catalog() {
 		for kind, v := range map[string]any{"input": t.Input, "output": t.Output} {
-			raw, err := reflectSchema(v)
+			raw, err := reflectSchema(v, kind == "input" && t.CapsUserIDs)
 			if err != nil {
 				return nil, err
 			}
@@ -130,7 +130,9 @@ func demoChats(root string) (string, error) {
 
 // reflectSchema renders a Go type as a flat JSON Schema: no $ref/$defs
 // (Gemini CLI, Copilot and Cursor reject them), no $schema or $id.
-func reflectSchema(v any) ([]byte, error) {
+// reflectSchema reflects a tool's type; capUserIDs gives user_ids the
+// default BITRIX24_MAX_INVITE as maxItems (the server serves the configured one).
+func reflectSchema(v any, capUserIDs bool) ([]byte, error) {
 	r := &jsonschema.Reflector{
 		DoNotReference:             true,
 		ExpandedStruct:             true,
@@ -140,6 +142,14 @@ func reflectSchema(v any) ([]byte, error) {
 	}
 	s := r.ReflectFromType(reflect.TypeOf(v))
 	s.Version, s.ID = "", ""
+	if capUserIDs {
+		p, ok := s.Properties.Get("user_ids")
+		if !ok {
+			return nil, fmt.Errorf("%T has no user_ids to cap", v)
+		}
+		n := uint64(tools.DefaultMaxInvite)
+		p.MaxItems = &n
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // keep ">=" readable in descriptions

@@ -1,0 +1,169 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+)
+
+// membershipChange is what add_chat_users and remove_chat_users tell the
+// flow they share (changeMembership): read the membership, split the users,
+// ask the human when the change calls for it, write, read again to verify.
+type membershipChange struct {
+	chatID int
+	users  []int // deduplicated
+	dryRun bool
+	adding bool // the users to change are the non-members; else the members
+	// question is what to ask the human before writing todo, or "" to write
+	// without asking; names holds the members' names.
+	question func(ctx context.Context, todo []int, names map[int]string) string
+	verb     string // "invitation", "removal": names the change in messages
+	// write sends the change. fatal is a refusal that leaves nothing to
+	// verify; failed gives reasons for users it knows were not changed;
+	// lost is set when an answer never came, so the outcome must be read.
+	write func(ctx context.Context, todo []int) (failed map[int]string, lost error, fatal error)
+	// unverified words the reason for a user still unchanged after a write
+	// without a reason of its own.
+	unverified func(lost error) string
+}
+
+// membershipOutcome is what changeMembership found.
+type membershipOutcome struct {
+	changed    []int        // changed now (with dry run: would be)
+	unchanged  []int        // needed no change: already members, or not members
+	notChanged []NotChanged // needed it and did not get it, with reasons
+	lost       error        // an answer that was lost, so the membership told
+}
+
+// changeMembership runs the shared flow. A non-nil result ends the call as
+// it is (a refusal, a Bitrix24 error, a declined or pending confirmation).
+func changeMembership(ctx context.Context, d *Deps, c membershipChange) (membershipOutcome, *mcp.CallToolResult) {
+	var out membershipOutcome
+	if refused := d.allowedChat(c.chatID); refused != nil {
+		return out, refused
+	}
+	dialog := fmt.Sprintf("chat%d", c.chatID)
+	progress := progressFrom(ctx)
+	before, err := d.Client.DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
+	if err != nil {
+		return out, bitrixErrorResult(ctx, err, nil)
+	}
+	names := make(map[int]string, len(before.Users))
+	for _, u := range before.Users {
+		names[int(u.ID)] = u.Name
+	}
+	var todo []int
+	for _, id := range c.users {
+		if _, member := names[id]; member != c.adding {
+			todo = append(todo, id)
+		} else {
+			out.unchanged = append(out.unchanged, id)
+		}
+	}
+	if c.dryRun || len(todo) == 0 {
+		out.changed = todo
+		return out, nil
+	}
+	if q := c.question(ctx, todo, names); q != "" {
+		switch answer, ask := confirmChange(ctx, q); answer {
+		case askingFirst:
+			return out, ask
+		case declined:
+			return out, errorResult(fmt.Sprintf("The %s for %s was declined by the user; nothing was sent to Bitrix24.", c.verb, dialog))
+		}
+	}
+
+	failed, lost, fatal := c.write(ctx, todo)
+	if fatal != nil {
+		return out, bitrixErrorResult(ctx, fatal, nil)
+	}
+	// Read the membership again: to verify (Bitrix24 answers true even for
+	// ids it ignores), and to learn what happened when an answer was lost.
+	verifyCtx := ctx
+	if lost != nil || ctx.Err() != nil {
+		// The caller may have gone, but the write may have landed: find out
+		// for the log and for a caller still listening.
+		var cancel context.CancelFunc
+		verifyCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
+		defer cancel()
+	}
+	after, err := d.Client.DialogUsersAll(verifyCtx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
+	if err != nil {
+		if lost != nil {
+			d.Log.Warn("a membership change's outcome is unknown", "chat", c.chatID, "users", todo, "error", lost, "verify_error", err)
+			return out, errorResult(fmt.Sprintf("The outcome of the %s of %s for %s is unknown: the request may have reached Bitrix24 but no answer came back (%s), and reading the membership to check failed too (%s).\nHint: call list_dialog_users on %s with fields=\"ids\" to see who is a member now, then send only what is still needed.",
+				c.verb, join(todo), dialog, describeErr(lost), describeErr(err), dialog))
+		}
+		res := bitrixErrorResult(ctx, err, nil)
+		res.Content = append(res.Content, mcp.NewTextContent(fmt.Sprintf(
+			"Bitrix24 accepted the %s of %s, but verifying the membership afterwards failed; call list_dialog_users on %s with fields=\"ids\" to check.", c.verb, join(todo), dialog)))
+		return out, res
+	}
+	now := idSet(after.Users)
+	for _, id := range todo {
+		reason, known := failed[id]
+		switch {
+		case now[id] == c.adding:
+			out.changed = append(out.changed, id)
+		case known:
+			out.notChanged = append(out.notChanged, NotChanged{ID: id, Reason: reason})
+		default:
+			out.notChanged = append(out.notChanged, NotChanged{ID: id, Reason: c.unverified(lost)})
+		}
+	}
+	if lost != nil {
+		d.Log.Warn("a membership change's answer was lost; membership read to verify", "chat", c.chatID, "error", lost)
+	}
+	out.lost = lost
+	return out, nil
+}
+
+// verifyTimeout bounds the membership read after a write whose answer was lost.
+const verifyTimeout = 30 * time.Second
+
+// maxMembership bounds a membership read: a chat larger than this is read
+// only partly, and users beyond it look missing (and are re-sent harmlessly).
+const maxMembership = 100000
+
+// outcomeUnknown reports a write error after which the write may have been
+// applied: no answer (transport failure, cancellation, timeout) or a server
+// fault. Bitrix24's own refusals mean it was not.
+func outcomeUnknown(err error) bool {
+	var te *bitrix.TransportError
+	return errors.As(err, &te) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || bitrix.IsTransient(err)
+}
+
+// describeErr words an error for a model, never naming a retry that did not happen.
+func describeErr(err error) string {
+	var te *bitrix.TransportError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Sprintf("%s after %d attempt(s)", te.Msg, te.Attempts)
+	case errors.Is(err, context.Canceled):
+		return "the call was cancelled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the call timed out"
+	}
+	return err.Error()
+}
+
+func idSet(users []bitrix.DialogUser) map[int]bool {
+	m := make(map[int]bool, len(users))
+	for _, u := range users {
+		m[int(u.ID)] = true
+	}
+	return m
+}
+
+// orEmpty keeps a JSON list a list ([]), never null.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
