@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -113,8 +115,35 @@ func New(cfg *Config, o Options) (*App, error) {
 	client.OnWait(func(ctx context.Context, msg string) {
 		_ = a.MCP.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevelWarning, "bitrix24", msg))
 	})
-	if err := tools.Register(a.MCP, &tools.Deps{Client: client, Settings: settings, Log: logger}); err != nil {
+	deps := &tools.Deps{Client: client, Settings: settings, Log: logger}
+	if a.State != nil {
+		// Replicas share the key that signs confirmations, so an answer may
+		// come back to any of them.
+		deps.ConfirmKey = sharedKey(a.State, "confirm")
+	}
+	if err := tools.Register(a.MCP, deps); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// sharedKey reads a key from the shared store once it answers, then keeps it.
+func sharedKey(s *state.Redis, name string) func(ctx context.Context) ([]byte, error) {
+	var mu sync.Mutex
+	var key []byte
+	return func(ctx context.Context) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if key != nil {
+			return key, nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		k, err := s.SharedKey(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		key = k
+		return key, nil
+	}
 }

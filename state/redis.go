@@ -221,3 +221,27 @@ func randomID() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// SharedKey is a random 32-byte key, named name, that every replica of the
+// portal reads alike: the first to ask makes it (SET NX), the rest read it.
+// It never expires; deleting it only makes outstanding confirmations ask
+// again.
+func (r *Redis) SharedKey(ctx context.Context, name string) ([]byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	k := r.key("key:" + name)
+	if err := r.rdb.SetNX(ctx, k, hex.EncodeToString(b), 0).Err(); err != nil {
+		return nil, fmt.Errorf("the shared state store (%s) did not answer: %w", r, err)
+	}
+	v, err := r.rdb.Get(ctx, k).Result()
+	if err != nil {
+		return nil, fmt.Errorf("the shared state store (%s) did not answer: %w", r, err)
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil || len(key) < 32 {
+		return nil, fmt.Errorf("the shared key %s in %s is not 32 hex-encoded bytes", name, r)
+	}
+	return key, nil
+}

@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -218,5 +219,34 @@ func TestReplicasSharePauses(t *testing.T) {
 	}
 	if _, err := clients[1].SearchUsers(context.Background(), "Peterson", 0, 10); err != nil {
 		t.Fatalf("other methods go on: %v", err)
+	}
+}
+
+// Replicas sign confirmations with one key: the first to ask makes it, the
+// others read the same; another portal has its own.
+func TestSharedKey(t *testing.T) {
+	t.Parallel()
+	redis := testkit.StartRedis(t)
+	var keys [][]byte
+	for _, portal := range []string{"portal.test", "portal.test", "other.test"} {
+		r, err := state.NewRedis(redis.URL, portal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		k, err := r.SharedKey(context.Background(), "confirm")
+		if err != nil || len(k) != 32 {
+			t.Fatalf("%s: %v %x", portal, err, k)
+		}
+		keys = append(keys, k)
+	}
+	if !bytes.Equal(keys[0], keys[1]) || bytes.Equal(keys[0], keys[2]) {
+		t.Fatalf("replicas of one portal must share the key, other portals not: %x", keys)
+	}
+	redis.Stop()
+	r, _ := state.NewRedis(redis.URL, "portal.test")
+	defer r.Close()
+	if _, err := r.SharedKey(context.Background(), "confirm"); err == nil || !strings.Contains(err.Error(), "did not answer") {
+		t.Fatalf("with the store away: %v", err)
 	}
 }

@@ -44,6 +44,9 @@ func Register(s *server.MCPServer, d *Deps) error {
 	if d.Settings.MaxInvite <= 0 {
 		d.Settings.MaxInvite = DefaultMaxInvite
 	}
+	if d.ConfirmKey == nil {
+		d.ConfirmKey = randomKey()
+	}
 	for _, sp := range specs() {
 		if d.Settings.ReadOnly && !sp.readOnly || sp.enabled != nil && !sp.enabled(d.Settings) {
 			continue

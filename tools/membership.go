@@ -70,8 +70,8 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 		return out, nil
 	}
 	if q := c.question(ctx, todo, names); q != "" {
-		switch answer, ask := confirmChange(ctx, q); answer {
-		case askingFirst:
+		switch answer, ask := confirmChange(ctx, d, q); answer {
+		case askingFirst, refused:
 			return out, ask
 		case declined:
 			return out, errorResult(fmt.Sprintf("The %s for %s was declined by the user; nothing was sent to Bitrix24.", c.verb, dialog))

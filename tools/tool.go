@@ -6,6 +6,7 @@ package tools
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,20 @@ type Deps struct {
 	Client   *bitrix.Client
 	Settings Settings
 	Log      *slog.Logger
+	// ConfirmKey signs the requestState of confirmations: a key replicas
+	// share (with a shared state store). Nil means a random key of this
+	// server's own, made at Register.
+	ConfirmKey func(ctx context.Context) ([]byte, error)
+}
+
+func (d *Deps) confirmKey(ctx context.Context) ([]byte, error) { return d.ConfirmKey(ctx) }
+
+// randomKey is a key of this server's own: confirmations it asked for are
+// honoured only by it.
+func randomKey() func(context.Context) ([]byte, error) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return func(context.Context) ([]byte, error) { return b, nil }
 }
 
 // spec describes one tool. run gets arguments that passed the input schema

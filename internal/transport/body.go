@@ -16,6 +16,7 @@ type message struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
+	raw     json.RawMessage // the whole body
 }
 
 type messageKey struct{}
@@ -54,7 +55,7 @@ func (h *HTTP) jsonBody(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		var msg message
+		msg := message{raw: body}
 		if json.Unmarshal(body, &msg) == nil {
 			r = r.WithContext(context.WithValue(r.Context(), messageKey{}, msg))
 		}

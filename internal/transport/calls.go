@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -12,11 +13,15 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 )
 
-// maxCallsPerSSESession bounds the tool calls one legacy SSE session may
-// have running (a call waiting for the rate limit is running): /message
-// answers 202 before a call runs, so without it one client could start any
-// number.
-const maxCallsPerSSESession = 32
+// A legacy SSE session may have maxCallsPerSSESession tool calls running (a
+// call waiting for the rate limit is running) and maxQueuedPerSSESession more
+// waiting for one of them to finish; past that a call is refused. /message
+// answers 202 before a call runs, so without a bound one client could start
+// any number.
+const (
+	maxCallsPerSSESession  = 32
+	maxQueuedPerSSESession = 96
+)
 
 // callTracker sees every tool call, as mcp-go tool middleware: it counts
 // them for the drain, and ties legacy SSE calls to their session's stream,
@@ -27,16 +32,24 @@ type callTracker struct {
 	active activity
 	mu     sync.Mutex
 	sse    map[string]*sseSession
+	// asks are the elicitation/create requests sent on SSE streams, by
+	// session and request id, waiting for the client's answer (elicit.go).
+	asks map[string]chan json.RawMessage
+	// send queues a message on an SSE session's stream.
+	send func(sessionID string, msg any) error
 }
 
 type sseSession struct {
 	ctx     context.Context // ends when the session's stream closes
 	cancel  context.CancelFunc
-	running int // tool calls in a handler now
+	running int // tool calls in a handler, or waiting for a slot
+	slots   chan struct{}
 	closed  bool
 }
 
-func newCallTracker() *callTracker { return &callTracker{sse: map[string]*sseSession{}} }
+func newCallTracker() *callTracker {
+	return &callTracker{sse: map[string]*sseSession{}, asks: map[string]chan json.RawMessage{}}
+}
 
 // newSSESessionID is the SSE transport's session id generator: it registers
 // the session with the tracker.
@@ -48,7 +61,7 @@ func (t *callTracker) newSSESessionID(ctx context.Context, r *http.Request) (str
 	id := hex.EncodeToString(b)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	t.mu.Lock()
-	t.sse[id] = &sseSession{ctx: sctx, cancel: cancel}
+	t.sse[id] = &sseSession{ctx: sctx, cancel: cancel, slots: make(chan struct{}, maxCallsPerSSESession)}
 	t.mu.Unlock()
 	if holder, ok := ctx.Value(sseIDKey{}).(*string); ok {
 		*holder = id
@@ -82,48 +95,60 @@ func (t *callTracker) closeSSE(id string) {
 	}
 }
 
-// middleware wraps every tool call. A legacy SSE session past its share is
-// refused with a JSON-RPC error for the call, on the session's stream like
-// every other answer there.
+// middleware wraps every tool call. A legacy SSE session's call past its
+// share waits for a slot, or past the queue is refused with a JSON-RPC error
+// for the call, on the session's stream like every other answer there.
 func (t *callTracker) middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		t.active.begin() // counted even while draining: it was accepted before
 		defer t.active.end()
 		if cs := server.ClientSessionFromContext(ctx); cs != nil {
-			s, ok := t.take(cs.SessionID())
+			s, ok := t.enter(cs.SessionID())
 			if !ok {
-				return nil, fmt.Errorf("this session already has %d tool calls running; wait for their results", maxCallsPerSSESession)
+				return nil, fmt.Errorf("this session already has %d tool calls running and %d waiting; wait for their results", maxCallsPerSSESession, maxQueuedPerSSESession)
 			}
 			if s != nil {
-				defer t.give(cs.SessionID(), s)
+				defer t.leave(cs.SessionID(), s)
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithCancel(ctx)
 				defer cancel()
 				stop := context.AfterFunc(s.ctx, cancel)
 				defer stop()
+				select {
+				case s.slots <- struct{}{}:
+					defer func() { <-s.slots }()
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+				res, err := next(ctx, req)
+				if err == nil && !mcp.IsModernProtocol(server.RequestProtocolVersion(ctx)) {
+					return t.answerSSEInput(ctx, cs.SessionID(), req, res, next)
+				}
+				return res, err
 			}
 		}
 		return next(ctx, req)
 	}
 }
 
-// take claims a slot of a legacy SSE session: s is nil for other sessions,
-// ok false when the session is at its cap.
-func (t *callTracker) take(id string) (s *sseSession, ok bool) {
+// enter counts a call of a legacy SSE session: s is nil for other
+// sessions, ok false when the session has as many running and waiting as it
+// may.
+func (t *callTracker) enter(id string) (s *sseSession, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s = t.sse[id]
 	if s == nil {
 		return nil, true
 	}
-	if s.running >= maxCallsPerSSESession {
+	if s.running >= maxCallsPerSSESession+maxQueuedPerSSESession {
 		return nil, false
 	}
 	s.running++
 	return s, true
 }
 
-func (t *callTracker) give(id string, s *sseSession) {
+func (t *callTracker) leave(id string, s *sseSession) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s.running--

@@ -88,6 +88,7 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 		server.WithKeepAliveInterval(25*time.Second),
 		server.WithSessionIDGenerator(h.calls.newSSESessionID),
 	)
+	h.calls.send = h.sse.SendEventToSession
 
 	guard := func(next http.Handler) http.Handler {
 		return h.draining(h.hostCheck(h.origin(h.auth(h.jsonBody(next)))))
@@ -95,11 +96,11 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", guard(http.HandlerFunc(h.healthz)))
 	if cfg.Transport == "http" {
-		mux.Handle("/mcp", guard(h.sessionCap(h.streamable)))
+		mux.Handle("/mcp", guard(h.sessionCap(h.modernNotices(h.streamable))))
 	}
 	// Older clients that only speak SSE can use either transport setting.
 	mux.Handle("/sse", guard(h.calls.trackSSEStream(h.sse.SSEHandler())))
-	mux.Handle("/message", guard(h.sse.MessageHandler()))
+	mux.Handle("/message", guard(h.calls.sseAnswers(h.sse.MessageHandler())))
 	h.handler = noWildcardCORS(mux)
 	return h
 }

@@ -294,10 +294,10 @@ func toolCall(id int, dialog string) string {
 	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"%s"}}}`, id, dialog)
 }
 
-// A legacy SSE session may run only so many calls; the rest are refused on
-// the stream, each with a JSON-RPC error for its id (a client that sees a
-// failed POST drops the whole transport), and when the stream closes its
-// calls stop calling Bitrix24.
+// A legacy SSE session may run only so many calls, and queue so many more;
+// the rest are refused on the stream, each with a JSON-RPC error for its id
+// (a client that sees a failed POST drops the whole transport), and when the
+// stream closes its calls stop calling Bitrix24.
 func TestSSEBackpressure(t *testing.T) {
 	t.Parallel()
 	p := portaltest.Start(t, nil)
@@ -306,11 +306,12 @@ func TestSSEBackpressure(t *testing.T) {
 	p.SetLatency(3 * time.Second)
 	ns := startNetwork(t, p, map[string]string{"BITRIX24_RATE_LIMIT": "2", "BITRIX24_RATE_BURST": "5"})
 	c := openSSE(t, ns)
-	for i := 0; i < 100; i++ {
+	const posts, admitted = 200, maxCallsPerSSESession + maxQueuedPerSSESession
+	for i := 0; i < posts; i++ {
 		c.send(toolCall(100+i, fmt.Sprint(200000+i)))
 	}
 	refused := 0
-	for i := 0; i < 100; i++ {
+	for i := 0; i < posts; i++ {
 		c.mu.Lock()
 		m := c.events[fmt.Sprint(100+i)]
 		c.mu.Unlock()
@@ -324,7 +325,7 @@ func TestSSEBackpressure(t *testing.T) {
 		refused++
 	}
 	// The refusals are queued at once; wait for any still on their way.
-	for deadline := time.Now().Add(2 * time.Second); refused < 100-maxCallsPerSSESession && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Second); refused < posts-admitted && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		c.mu.Lock()
 		refused = 0
 		for _, m := range c.events {
@@ -334,8 +335,8 @@ func TestSSEBackpressure(t *testing.T) {
 		}
 		c.mu.Unlock()
 	}
-	if refused != 100-maxCallsPerSSESession {
-		t.Fatalf("refused %d of 100, want %d", refused, 100-maxCallsPerSSESession)
+	if refused != posts-admitted {
+		t.Fatalf("refused %d of %d, want %d", refused, posts, posts-admitted)
 	}
 	// The client leaves: its calls stop.
 	time.Sleep(300 * time.Millisecond)
@@ -397,4 +398,45 @@ func TestSSECallsDrainOnShutdown(t *testing.T) {
 		t.Fatal("the SSE call's result was never delivered")
 	}
 	wg.Wait()
+}
+
+// Notices a client may send that the server did not expect (unknown ones, a
+// cancel for an unknown id or after the answer) are acknowledged and
+// ignored on every HTTP transport, and the session goes on.
+func TestUnexpectedNoticesKeepTheSession(t *testing.T) {
+	t.Parallel()
+	p := portaltest.Start(t, nil)
+	ns := startNetwork(t, p, nil)
+	notices := []string{
+		`{"jsonrpc":"2.0","method":"notifications/no_such_thing","params":{}}`,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":987654,"reason":"x"}}`,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`,
+	}
+	// Streamable HTTP with a session (2025-11-25), and 2026-07-28 requests.
+	h := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+	resp := request(t, "POST", ns.url+"/mcp", h, initializeBody)
+	h["Mcp-Session-Id"], h["Mcp-Protocol-Version"] = resp.Header.Get("Mcp-Session-Id"), "2025-11-25"
+	request(t, "POST", ns.url+"/mcp", h, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	modern := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json", "Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": "2026-07-28"}
+	for _, hdr := range []map[string]string{h, modern} {
+		for _, n := range notices {
+			if resp := request(t, "POST", ns.url+"/mcp", hdr, n); resp.StatusCode != http.StatusAccepted {
+				body, _ := io.ReadAll(resp.Body)
+				t.Fatalf("%s at %s: %d %s", n, hdr["Mcp-Protocol-Version"], resp.StatusCode, body)
+			}
+		}
+	}
+	resp = request(t, "POST", ns.url+"/mcp", h, toolCall(5, "chat2935"))
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !strings.Contains(string(body), "Alexander Smith") {
+		t.Fatalf("the session after the notices: %d %s", resp.StatusCode, body)
+	}
+	// Legacy SSE.
+	c := openSSE(t, ns)
+	for _, n := range notices {
+		c.send(n)
+	}
+	c.send(toolCall(6, "chat2935"))
+	if m := c.answer("6", 5*time.Second); m["result"] == nil {
+		t.Fatalf("the SSE session after the notices: %v", m)
+	}
 }

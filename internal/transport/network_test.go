@@ -105,6 +105,7 @@ func callWith(t *testing.T, c *client.Client) func(string, map[string]any) *mcp.
 }
 
 func TestNetworkTransportsRunTheTools(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ kind, protocol string }{
 		{"http", mcp.ProtocolVersion20251125}, {"http", ""}, {"sse", mcp.ProtocolVersion20251125},
 	} {
@@ -119,6 +120,7 @@ func TestNetworkTransportsRunTheTools(t *testing.T) {
 }
 
 func TestStatelessHTTP(t *testing.T) {
+	t.Parallel()
 	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, nil, "--stateless")
 	c := connect(t, ns, "http", mcp.ProtocolVersion20251125, testToken)
@@ -134,6 +136,7 @@ func TestStatelessHTTP(t *testing.T) {
 }
 
 func TestNetworkRefusals(t *testing.T) {
+	t.Parallel()
 	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, nil)
 	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`

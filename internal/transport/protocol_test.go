@@ -14,6 +14,7 @@ import (
 // Each lists the tools and calls every one, and the model gets the data in
 // both channels. (stdio: e2e/stdio_test.go.)
 func TestProtocolMatrix(t *testing.T) {
+	t.Parallel()
 	p := portaltest.Start(t, nil)
 	ns := startNetwork(t, p, nil)
 	for _, v := range []string{mcp.ProtocolVersion20241105, mcp.ProtocolVersion20250326, mcp.ProtocolVersion20250618,
