@@ -45,7 +45,8 @@ schemas:
 
 # The built binary as clients run it (e2e/*_test.go with -tags e2e: stdio
 # sessions, processes sharing a token file or Redis, signals), then the
-# MCP inspector on every transport and the README's commands.
+# MCP inspector and the TypeScript SDK client on every transport, and the
+# README's commands.
 e2e: build
 	go test -tags e2e $(RACE) -count=1 ./e2e/
 	e2e/run.sh $(CURDIR)/$(BIN) stdio sse http
