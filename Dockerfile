@@ -4,7 +4,7 @@
 # Build: docker build --build-arg VERSION=$(git describe --tags --always) \
 #          --build-arg COMMIT=$(git rev-parse --short HEAD) -t bitrix24-chat-mcp .
 
-FROM golang:1.26-bookworm AS build
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

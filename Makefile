@@ -20,12 +20,13 @@ test:
 
 # Micro-benchmarks, the scenario table (about a minute: the naive client it
 # is compared with really waits on the 2/s limit), the HTTP soak table
-# (about 30 s), and one replica against three sharing Redis (needs
-# redis-server).
+# (about 30 s), metrics on against off (about 30 s), and one replica
+# against three sharing Redis (needs redis-server).
 bench:
 	go test -run '^$$' -bench . -benchmem ./bitrix/ ./tools/
 	go test -tags e2e -run '^$$' -bench Scenarios -benchtime 1x ./e2e/
 	go test -tags e2e -run '^$$' -bench Soak -benchtime 1x ./e2e/
+	go test -tags e2e -run '^$$' -bench MetricsOverhead -benchtime 1x ./e2e/
 	go test -run '^$$' -bench Replicas -benchtime 1x ./state/
 
 # staticcheck is pinned and fetched by go run (its version builds on Go 1.26).

@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/telemetry"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/state"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
@@ -37,17 +39,21 @@ type Options struct {
 	// ServerOptions are added to the MCP server's (tests turn on output
 	// schema validation here).
 	ServerOptions []server.ServerOption
+	// Metrics, when set, counts tool calls, portal requests, waits,
+	// refreshes and store errors (telemetry.New).
+	Metrics *telemetry.Metrics
 }
 
 // App is an assembled server: its Bitrix24 client and its MCP server with
 // the tools registered.
 type App struct {
-	Config *Config
-	Client *bitrix.Client
-	MCP    *server.MCPServer
-	Log    *slog.Logger
-	Demo   *fakeportal.Portal // the in-process demo portal, with Config.Demo
-	State  *state.Redis       // the store replicas share, with Config.StateURL
+	Config  *Config
+	Client  *bitrix.Client
+	MCP     *server.MCPServer
+	Log     *slog.Logger
+	Demo    *fakeportal.Portal // the in-process demo portal, with Config.Demo
+	State   *state.Redis       // the store replicas share, with Config.StateURL
+	Metrics *telemetry.Metrics // nil: no metrics
 }
 
 // portalName keys the shared state: replicas of the same portal share it.
@@ -68,9 +74,12 @@ func New(cfg *Config, o Options) (*App, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &App{Config: cfg, Log: logger}
+	a := &App{Config: cfg, Log: logger, Metrics: o.Metrics}
 	bcfg := cfg.Bitrix
 	bcfg.Logger = logger
+	if o.Metrics != nil {
+		bcfg.Observer = o.Metrics
+	}
 	if cfg.Demo {
 		portal, demoCfg, err := demoPortal(o.DemoFixture, bcfg)
 		if err != nil {
@@ -111,6 +120,12 @@ func New(cfg *Config, o Options) (*App, error) {
 		server.WithInstructions(instructions),
 	}, o.ServerOptions...)
 	a.MCP = server.NewMCPServer(Name, o.Version, opts...)
+	a.MCP.Use(telemetry.Calls(logger, o.Metrics))
+	if _, burst, local := client.BucketLevel(); local {
+		// With --state the bucket lives in Redis: no process has the level.
+		o.Metrics.GaugeFunc("bitrix24_mcp_rate_limit_bucket_level", fmt.Sprintf("How full this process's view of the portal's bucket is, in requests (it holds %g).", burst),
+			func() float64 { level, _, _ := client.BucketLevel(); return level })
+	}
 	// Rate-limit waits are worth telling the user about, as log notifications.
 	client.OnWait(func(ctx context.Context, msg string) {
 		_ = a.MCP.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevelWarning, "bitrix24", msg))

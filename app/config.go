@@ -21,10 +21,12 @@ type Config struct {
 	Demo      bool
 	LogLevel  slog.Level
 	LogFormat string
-	Transport string
-	Addr      string
-	Stateless bool
-	AuthToken bitrix.Secret
+	// MetricsAddr, when set, serves /metrics on a listener of its own.
+	MetricsAddr string
+	Transport   string
+	Addr        string
+	Stateless   bool
+	AuthToken   bitrix.Secret
 
 	StateURL       string   // redis:// store replicas share; "" = in-process state
 	AllowedOrigins []string // browser origins the HTTP transports answer

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"io"
+	"net"
 	"strings"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
@@ -102,6 +103,17 @@ func Settings() []Setting {
 			func(c *Config) *string { return &c.Transport }, "stdio", "http", "sse"),
 		text("addr", "MCP_ADDR", "127.0.0.1:8080", "Listen address for http and sse.",
 			func(c *Config) *string { return &c.Addr }),
+		{Flag: "metrics-addr", Env: "MCP_METRICS_ADDR", Kind: KindString,
+			Help: "Also serve Prometheus metrics at /metrics on this address (host:port), unauthenticated: for stdio, or a private port. The HTTP transports serve /metrics behind the token anyway.",
+			set: func(c *Config, raw string) error {
+				if raw != "" {
+					if _, _, err := net.SplitHostPort(raw); err != nil {
+						return fmt.Errorf("is not host:port")
+					}
+				}
+				c.MetricsAddr = raw
+				return nil
+			}},
 		boolean("stateless", "MCP_STATELESS", "http: no sessions, for replicas behind a load balancer.",
 			func(c *Config) *bool { return &c.Stateless }),
 		secret("MCP_AUTH_TOKEN", "Bearer token http and sse clients must send; required off loopback.",

@@ -39,11 +39,28 @@ type Client struct {
 
 	// notify, when set, hears about waits (rate limits) worth telling a user.
 	notify atomic.Pointer[func(ctx context.Context, msg string)]
+
+	lastOK atomic.Int64 // unix nanoseconds of the last answer without an error
+}
+
+// LastOK is when the portal last answered a request without an error (zero
+// before the first).
+func (c *Client) LastOK() time.Time {
+	if n := c.lastOK.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // New builds a client. It makes no network call.
 func New(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	if cfg.Shared != nil {
+		cfg.Shared = observedState{cfg.Shared, cfg.Observer}
+	}
 	c := &Client{cfg: cfg, log: cfg.Logger}
 	if cfg.Shared != nil {
 		c.bucket = &sharedBucket{s: cfg.Shared, rate: cfg.RateLimit, burst: cfg.RateBurst}
@@ -52,6 +69,7 @@ func New(cfg Config) (*Client, error) {
 		c.bucket = newLeakyBucket(cfg.RateLimit, cfg.RateBurst)
 		c.pauses = &localPauses{paused: map[string]time.Time{}}
 	}
+	c.bucket = observedLimiter{c.bucket, cfg.Observer}
 	c.secrets.add(cfg.BotToken.Reveal(), cfg.BotClientID.Reveal())
 	switch {
 	case cfg.WebhookURL != "" && cfg.OAuth != nil:
@@ -69,6 +87,7 @@ func New(cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
+		o.observe = cfg.Observer.Refresh
 		c.oauth = o
 	default:
 		return nil, errors.New("bitrix: no credentials: set a webhook URL or OAuth tokens")
@@ -302,8 +321,16 @@ func (c *Client) tellRateWait(ctx context.Context, method string, d time.Duratio
 
 // post makes one HTTP request with a bucket slot already held (release
 // gives it back once the answer is in): POST, decode.
-func (c *Client) post(ctx context.Context, method string, params Params, attempt int, release func(used bool)) (*Response, error) {
+func (c *Client) post(ctx context.Context, method string, params Params, attempt int, release func(used bool)) (resp *Response, err error) {
 	defer release(true)
+	countRequest(ctx)
+	began := time.Now()
+	defer func() {
+		if err == nil {
+			c.lastOK.Store(time.Now().UnixNano())
+		}
+		c.cfg.Observer.PortalRequest(method, requestOutcome(ctx, err), time.Since(began))
+	}()
 	body := make(map[string]any, len(params)+1)
 	for k, v := range params {
 		body[k] = v
@@ -328,7 +355,6 @@ func (c *Client) post(ctx context.Context, method string, params Params, attempt
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 
-	began := time.Now()
 	httpResp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -346,7 +372,7 @@ func (c *Client) post(ctx context.Context, method string, params Params, attempt
 		}
 		return nil, &TransportError{Method: method, Msg: "reading answer: " + c.secrets.scrub(err.Error())}
 	}
-	resp, err := c.decode(method, httpResp, raw)
+	resp, err = c.decode(method, httpResp, raw)
 	if err != nil {
 		if e, ok := AsError(err); ok && (e.Code == CodeExpiredToken || e.Code == CodeInvalidToken) {
 			return nil, &tokenError{err: e, token: token}

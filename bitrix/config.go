@@ -53,6 +53,10 @@ type Config struct {
 	// pair in a store every replica of the server shares (package state).
 	Shared SharedState
 
+	// Observer, when set, hears about requests, rate-limit waits, OAuth
+	// refreshes and store failures (metrics).
+	Observer Observer
+
 	// NoAutoBatch turns off opportunistic batching: every call is its own
 	// request even when calls queue behind the rate limit (for comparisons).
 	NoAutoBatch bool

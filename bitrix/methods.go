@@ -19,6 +19,12 @@ const (
 	DefaultDialogPageLimit = 50
 )
 
+// Methods are every method the client calls: a fixed set, so that a metric
+// labelled with a method cannot grow without bound.
+var Methods = []string{MethodDialogUsersList, MethodChatUserAdd, MethodBotChatUserList, MethodBotV2ChatUsers,
+	MethodBotV2ChatGet, MethodBatch, MethodSearchUsers, MethodUserSearch, MethodUsersByID, MethodSearchChats,
+	MethodRecent, MethodDialogGet, MethodChatUserDelete, MethodBotRegister, "scope", "user.current", "imbot.bot.list"}
+
 // DialogUsersQuery selects participants for im.dialog.users.list.
 //
 // Offset mode (LastID nil) orders by join order and reports Total and Next.

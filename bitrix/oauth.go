@@ -38,6 +38,7 @@ type oauthState struct {
 	store tokenStore // where the rotated pair is kept and refreshes are locked; nil = memory only
 
 	refreshes atomic.Int64
+	observe   func(error) // hears each refresh's outcome
 }
 
 // tokenFile is what BITRIX24_TOKEN_FILE holds.
@@ -343,6 +344,16 @@ func (o *oauthState) exchange(ctx context.Context) error {
 		return &TransportError{Method: "oauth/token", Msg: "bad token URL"}
 	}
 	o.refreshes.Add(1)
+	err = o.ask(req)
+	if o.observe != nil {
+		o.observe(err)
+	}
+	return err
+}
+
+// ask sends the refresh request and adopts the answer.
+func (o *oauthState) ask(req *http.Request) error {
+	ctx := req.Context()
 	resp, err := o.http.Do(req)
 	if err != nil {
 		return &TransportError{Method: "oauth/token", Msg: o.secrets.scrub(unwrapURLError(err).Error()), Attempts: 1}

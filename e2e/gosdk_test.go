@@ -15,7 +15,7 @@ import (
 
 // The official Go SDK's client runs the binary over stdio, at every
 // revision, as Claude Code or Cursor would start it. (HTTP and SSE:
-// internal/transport/gosdk_test.go.)
+// internal/interop/gosdk_test.go.)
 func TestGoSDKStdio(t *testing.T) {
 	var cells, checks atomic.Int64
 	for _, v := range testkit.Versions {

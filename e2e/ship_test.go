@@ -5,14 +5,23 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/telemetry"
 )
 
 // There is no Docker engine on CI, so the Dockerfile is checked for what it
@@ -26,6 +35,13 @@ func TestDockerfileStructure(t *testing.T) {
 	froms := regexp.MustCompile(`(?m)^FROM\s+(\S+)`).FindAllStringSubmatch(df, -1)
 	if len(froms) < 2 {
 		t.Fatal("Dockerfile must be multi-stage")
+	}
+	// Pinned: every stage names a tag, never latest; Go to its patch release.
+	for _, f := range append(froms, regexp.MustCompile(`(?m)^FROM\s+(\S+)`).FindAllStringSubmatch(readFile(t, "Dockerfile.release"), -1)...) {
+		image, tag, ok := strings.Cut(f[1], ":")
+		if !ok || tag == "latest" || image == "golang" && !regexp.MustCompile(`^\d+\.\d+\.\d+-`).MatchString(tag) {
+			t.Errorf("FROM %s is not pinned", f[1])
+		}
 	}
 	final := froms[len(froms)-1][1]
 	if !strings.Contains(final, "distroless") && final != "scratch" {
@@ -205,17 +221,24 @@ func TestComposeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := string(raw)
-	for _, want := range []string{"replicas: 3", "image: redis:", "--requirepass", "MCP_STATELESS: \"true\"", "BITRIX24_STATE_URL: redis://:${REDIS_PASSWORD}@redis:6379/0",
-		"MCP_AUTH_TOKEN: ${MCP_AUTH_TOKEN:?", "image: caddy:", `ports: ["80:80", "443:443"]`} {
+	for _, want := range []string{"replicas: 3", "image: redis:7.4-alpine", "--requirepass", "MCP_STATELESS: \"true\"", "BITRIX24_STATE_URL: redis://:${REDIS_PASSWORD}@redis:6379/0",
+		"MCP_AUTH_TOKEN: ${MCP_AUTH_TOKEN:?", "image: caddy:2.8", `ports: ["80:80", "443:443"]`,
+		`test: ["CMD", "/usr/local/bin/bitrix24-chat-mcp", "health"]`, "MCP_METRICS_ADDR: 0.0.0.0:9090",
+		"image: prom/prometheus:v2.53.0", `ports: ["127.0.0.1:9090:9090"]`} {
 		if !strings.Contains(c, want) {
 			t.Errorf("compose.yaml lacks %q", want)
 		}
 	}
-	if strings.Count(c, "ports:") != 1 {
-		t.Error("only the proxy may publish ports")
+	for _, image := range regexp.MustCompile(`(?m)^\s+image: (\S+)`).FindAllStringSubmatch(c, -1) {
+		if image[1] != "bitrix24-chat-mcp" && !regexp.MustCompile(`:v?\d+\.\d+`).MatchString(image[1]) {
+			t.Errorf("compose image %s is not pinned to a version", image[1])
+		}
+	}
+	if n := regexp.MustCompile(`ports: \["\d+:\d+`).FindAllString(c, -1); len(n) != 1 {
+		t.Error("only the proxy may publish ports off this host's loopback")
 	}
 	caddy, _ := os.ReadFile("deploy/Caddyfile")
-	if !strings.Contains(string(caddy), "dynamic a mcp 8080") || !strings.Contains(string(caddy), "health_uri /healthz") {
+	if !strings.Contains(string(caddy), "dynamic a mcp 8080") || !strings.Contains(string(caddy), "health_uri /readyz") {
 		t.Errorf("Caddyfile: %s", caddy)
 	}
 }
@@ -251,4 +274,80 @@ func TestTrackedFilesAreSource(t *testing.T) {
 	if len(files) < 50 {
 		t.Fatalf("only %d tracked files: is this the repository?", len(files))
 	}
+}
+
+// Every series the dashboard charts and Prometheus scrapes is one the
+// server exports; the scrape config finds the replicas' metrics port.
+func TestDashboardAndScrapeConfig(t *testing.T) {
+	m := telemetry.ForServer("test")
+	// A vector shows once it has a child: one of each.
+	m.ToolCall("get_chat", "ok", "", time.Millisecond)
+	m.PortalRequest("im.dialog.get", "ok", time.Millisecond)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for name, f := range families {
+		exported[name] = true
+		if f.GetType() == dto.MetricType_HISTOGRAM {
+			exported[name+"_bucket"], exported[name+"_sum"], exported[name+"_count"] = true, true, true
+		}
+	}
+	// Gauges that need a live server (sessions, bucket) are added there.
+	for _, n := range []string{"bitrix24_mcp_sessions", "bitrix24_mcp_sse_calls_in_flight", "bitrix24_mcp_rate_limit_bucket_level"} {
+		exported[n] = true
+	}
+	raw, err := os.ReadFile("deploy/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	charted := map[string]bool{}
+	for _, panel := range dash.Panels {
+		for _, target := range panel.Targets {
+			for _, name := range regexp.MustCompile(`bitrix24_mcp_[a-z_]+`).FindAllString(target.Expr, -1) {
+				if !exported[name] {
+					t.Errorf("panel %q charts %s, which the server does not export", panel.Title, name)
+				}
+				charted[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")] = true
+			}
+		}
+	}
+	for name := range families {
+		if strings.HasPrefix(name, "bitrix24_mcp_") && !charted[name] {
+			t.Errorf("the dashboard does not chart %s", name)
+		}
+	}
+	prom, _ := os.ReadFile("deploy/prometheus.yml")
+	if !strings.Contains(string(prom), "names: [mcp]") || !strings.Contains(string(prom), "port: 9090") {
+		t.Errorf("prometheus.yml must find the mcp replicas on 9090:\n%s", prom)
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
 }

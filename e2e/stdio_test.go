@@ -377,3 +377,39 @@ func TestSignalsAndExitStatus(t *testing.T) {
 		}
 	}
 }
+
+// LOG_FORMAT=json: every stderr line is one JSON object, each tool call has
+// its info line (tool, outcome, duration, portal requests, request id), and
+// no secret appears, at debug level.
+func TestJSONLogs(t *testing.T) {
+	t.Parallel()
+	p := portaltest.Start(t, nil)
+	s := startStdio(t, portalEnv(p, "LOG_FORMAT=json", "LOG_LEVEL=debug"), mcp.ProtocolVersion20251125)
+	testkit.ExerciseTools(t, func(name string, args map[string]any) *mcp.CallToolResult { return s.call(t, name, args) }, p)
+	s.client.Close()
+	time.Sleep(200 * time.Millisecond)
+	calls := map[string]int{}
+	lines := strings.Split(strings.TrimSpace(s.stderr.String()), "\n")
+	for _, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		if rec["time"] == nil || rec["level"] == nil || rec["msg"] == nil {
+			t.Fatalf("a line without time, level or msg: %q", line)
+		}
+		if rec["msg"] == "tool call" && rec["level"] == "INFO" {
+			if rec["outcome"] == nil || rec["duration"] == nil || rec["portal_requests"] == nil || len(fmt.Sprint(rec["request_id"])) != 16 {
+				t.Fatalf("a call line lacks a field: %q", line)
+			}
+			calls[fmt.Sprint(rec["tool"], " ", rec["outcome"])]++
+		}
+	}
+	for _, want := range []string{"list_dialog_users ok", "add_chat_users ok", "get_bot_chat tool_error", "list_dialog_users invalid_arguments"} {
+		if calls[want] == 0 {
+			t.Fatalf("no call line for %s: %v", want, calls)
+		}
+	}
+	portaltest.AssertNoSecret(t, p, "the JSON log", s.stderr.String())
+	t.Logf("%d JSON lines, call lines by tool and outcome: %v", len(lines), calls)
+}

@@ -120,6 +120,7 @@ func handler(sp spec, args *argChecker, d *Deps) server.ToolHandlerFunc {
 			problems = []string{bindProblem(err)}
 		}
 		d.Log.Debug("tool arguments refused", "tool", sp.name, "problems", problems)
+		report(ctx, OutcomeInvalidArguments, "")
 		return invalidArguments(sp.name, problems...), nil
 	}
 }

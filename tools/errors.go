@@ -41,21 +41,36 @@ var codeHints = map[string]string{
 	bitrix.CodeStateStore:         "The server's shared state store (Redis, BITRIX24_STATE_URL) does not answer, and calls fail rather than risk the portal's limit; try again when it is back, or tell the server's operator.",
 }
 
+// ErrorCodes are the Bitrix24 error codes the tools know: a fixed set, so
+// that a metric labelled with a code cannot grow without bound.
+func ErrorCodes() []string {
+	codes := make([]string, 0, len(codeHints)+8)
+	for c := range codeHints {
+		codes = append(codes, c)
+	}
+	return append(codes, bitrix.CodeAccessDeniedKick, bitrix.CodeInvalidToken, bitrix.CodeTokenFileLock,
+		"USER_NOT_FOUND", "INTERNAL_SERVER_ERROR", "ERROR_BATCH_LENGTH_EXCEEDED", "ERROR_UNEXPECTED_ANSWER")
+}
+
 // bitrixErrorResult turns an error from the client into an isError result
 // with the code, the description and a hint. Only programming faults would
 // be worth a Go error, and the client returns none of those.
 func bitrixErrorResult(ctx context.Context, err error, overrides map[string]string) *mcp.CallToolResult {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		report(ctx, OutcomeCancelled, "")
 		return errorResult("The call was cancelled or timed out before Bitrix24 answered; nothing further was sent.")
 	}
 	var te *bitrix.TransportError
 	if errors.As(err, &te) {
+		report(ctx, OutcomeToolError, "transport_error")
 		return errorResult(fmt.Sprintf("Could not reach Bitrix24 (%s; %d attempt(s)).\nHint: check the portal address and the network, then try again.", te.Msg, te.Attempts))
 	}
 	e, ok := bitrix.AsError(err)
 	if !ok {
+		report(ctx, OutcomeToolError, "")
 		return errorResult("Bitrix24 call failed: " + err.Error())
 	}
+	report(ctx, OutcomeToolError, e.Code)
 	hint := overrides[e.Code]
 	if hint == "" {
 		hint = codeHints[e.Code]

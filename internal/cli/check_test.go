@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -82,5 +84,25 @@ func TestCheckOAuthAndUnreachable(t *testing.T) {
 	code, out = runCheckWith(t, p, map[string]string{"BITRIX24_WEBHOOK_URL": "http://127.0.0.1:1/rest/1/abcdefgh/"})
 	if code != 1 || !strings.Contains(out, "could not reach the portal") || strings.Contains(out, "abcdefgh") {
 		t.Fatalf("unreachable: exit %d\n%s", code, out)
+	}
+}
+
+func TestHealthCommand(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			w.WriteHeader(503)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"health", "--addr", addr}, func(string) string { return "" }, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "/healthz: ok") {
+		t.Fatalf("healthz: %d %s %s", code, out.String(), errOut.String())
+	}
+	if code := run([]string{"health", "--ready"}, func(k string) string { return map[string]string{"MCP_ADDR": addr}[k] }, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "answered 503") {
+		t.Fatalf("readyz: %d %s", code, errOut.String())
+	}
+	if code := run([]string{"health", "--bogus"}, func(string) string { return "" }, nil, &out, &errOut); code != 2 {
+		t.Fatalf("a bad flag: %d", code)
 	}
 }

@@ -1,5 +1,5 @@
 // Package cli is the command line: serve (the default), check, bot register,
-// version and help, one file each. Commands return errors; main maps them to
+// health, version and help, one file each. Commands return errors; main maps them to
 // exit statuses (an *app.UsageError is 2, ErrReported and others 1).
 package cli
 
@@ -41,6 +41,8 @@ func Run(args []string, env Env) error {
 			return runCheck(args[1:], env)
 		case "bot":
 			return runBot(args[1:], env)
+		case "health":
+			return runHealth(args[1:], env)
 		case "version":
 			fmt.Fprintln(env.Stdout, env.Build.Line())
 			return nil

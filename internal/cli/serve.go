@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/telemetry"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/transport"
 )
 
@@ -21,7 +22,11 @@ func runServe(args []string, env Env) error {
 		return err
 	}
 	logger := newLogger(cfg, env.Stderr)
-	a, err := app.New(cfg, appOptions(env, logger))
+	opts := appOptions(env, logger)
+	if cfg.Transport != "stdio" || cfg.MetricsAddr != "" {
+		opts.Metrics = telemetry.ForServer(opts.Version)
+	}
+	a, err := app.New(cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -31,6 +36,17 @@ func runServe(args []string, env Env) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.MetricsAddr != "" {
+		ln, err := transport.ListenMetrics(cfg.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := transport.ServeMetrics(ctx, ln, a.Metrics, logger); err != nil {
+				logger.Error("metrics listener stopped", "error", err)
+			}
+		}()
+	}
 	logger.Info("bitrix24-chat-mcp starting", "version", env.Build.Line(), "transport", cfg.Transport, "client", a.Client.String(), "read_only", cfg.Tools.ReadOnly)
 	if cfg.Transport == "stdio" {
 		err = transport.ServeStdio(ctx, a.MCP, env.Stdin, env.Stdout, logger)

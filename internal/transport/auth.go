@@ -6,12 +6,12 @@ import (
 	"strings"
 )
 
-// auth requires the bearer token (MCP_AUTH_TOKEN) when one is set. /healthz
-// answers without it: load balancers probe it.
+// auth requires the bearer token (MCP_AUTH_TOKEN) when one is set. The
+// probes answer without it: load balancers and orchestrators call them.
 func (h *HTTP) auth(next http.Handler) http.Handler {
 	token := []byte(h.cfg.AuthToken.Reveal())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(token) == 0 || r.URL.Path == "/healthz" || bearerMatches(r.Header.Get("Authorization"), token) {
+		if len(token) == 0 || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || bearerMatches(r.Header.Get("Authorization"), token) {
 			next.ServeHTTP(w, r)
 			return
 		}

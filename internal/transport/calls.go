@@ -156,3 +156,14 @@ func (t *callTracker) leave(id string, s *sseSession) {
 		delete(t.sse, id)
 	}
 }
+
+// sseInFlight counts the legacy SSE sessions' calls running or waiting.
+func (t *callTracker) sseInFlight() float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, s := range t.sse {
+		n += s.running
+	}
+	return float64(n)
+}

@@ -49,8 +49,9 @@ type HTTP struct {
 	sse        *server.SSEServer
 	sessions   *sessionStore
 	calls      *callTracker
-	store      stateStore // the shared state store, or nil
-	requests   activity   // HTTP requests in flight
+	store      stateStore   // the shared state store, or nil
+	portal     *portalCheck // for /readyz
+	requests   activity     // HTTP requests in flight
 	handler    http.Handler
 }
 
@@ -68,6 +69,10 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 	if a.State != nil {
 		h.store = a.State
 	}
+	h.portal = &portalCheck{lastOK: a.Client.LastOK, probe: func(ctx context.Context) error {
+		_, err := a.Client.Scopes(ctx)
+		return err
+	}}
 	a.MCP.Use(h.calls.middleware)
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
@@ -95,6 +100,12 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", guard(http.HandlerFunc(h.healthz)))
+	mux.Handle("/readyz", guard(http.HandlerFunc(h.readyz)))
+	if a.Metrics != nil {
+		mux.Handle("/metrics", guard(a.Metrics.Handler()))
+		a.Metrics.GaugeFunc("bitrix24_mcp_sessions", "Live Streamable HTTP sessions.", func() float64 { return float64(h.sessions.count()) })
+		a.Metrics.GaugeFunc("bitrix24_mcp_sse_calls_in_flight", "Tool calls of legacy SSE sessions running or waiting for a slot.", h.calls.sseInFlight)
+	}
 	if cfg.Transport == "http" {
 		mux.Handle("/mcp", guard(h.sessionCap(h.modernNotices(h.streamable))))
 	}

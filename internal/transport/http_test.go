@@ -440,3 +440,63 @@ func TestUnexpectedNoticesKeepTheSession(t *testing.T) {
 		t.Fatalf("the SSE session after the notices: %v", m)
 	}
 }
+
+// /healthz is liveness, /readyz readiness: with Redis stopped, /readyz says
+// 503 within 2 s and /healthz stays 200; with Redis back, /readyz says 200
+// within 2 s. Neither needs the token.
+func TestReadinessFollowsTheStateStore(t *testing.T) {
+	t.Parallel()
+	redis := testkit.StartRedis(t)
+	p := portaltest.Start(t, nil)
+	ns := startNetwork(t, p, map[string]string{"BITRIX24_STATE_URL": redis.URL})
+	status := func(path string) int {
+		resp, err := http.Get(ns.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	within := func(d time.Duration, path string, want int) time.Duration {
+		t.Helper()
+		began := time.Now()
+		for time.Since(began) < d {
+			if status(path) == want {
+				return time.Since(began)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("%s did not answer %d within %s", path, want, d)
+		return 0
+	}
+	within(2*time.Second, "/readyz", 200)
+	redis.Stop()
+	down := within(2*time.Second, "/readyz", 503)
+	if status("/healthz") != 200 {
+		t.Fatal("/healthz must stay 200 while the store is away: the process serves")
+	}
+	redis.Start()
+	up := within(2*time.Second, "/readyz", 200)
+	t.Logf("/readyz: 503 %s after Redis stopped, 200 %s after it came back; /healthz 200 throughout", down.Round(time.Millisecond), up.Round(time.Millisecond))
+}
+
+// /readyz probes a portal that has not answered lately, and says 503 while
+// it cannot be reached.
+func TestReadinessProbesThePortal(t *testing.T) {
+	t.Parallel()
+	p := portaltest.Start(t, nil)
+	ns := startNetwork(t, p, nil)
+	if resp := request(t, "GET", ns.url+"/readyz", nil, ""); resp.StatusCode != 200 || p.Stats().Requests != 1 {
+		t.Fatalf("ready: %d after %d portal requests", resp.StatusCode, p.Stats().Requests)
+	}
+	// A fresh answer spares the next probe.
+	if resp := request(t, "GET", ns.url+"/readyz", nil, ""); resp.StatusCode != 200 || p.Stats().Requests != 1 {
+		t.Fatalf("ready again: %d after %d portal requests", resp.StatusCode, p.Stats().Requests)
+	}
+	gone := startNetwork(t, p, map[string]string{"BITRIX24_WEBHOOK_URL": "http://127.0.0.1:1/rest/1/abcdefgh/"})
+	resp := request(t, "GET", gone.url+"/readyz", nil, "")
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "portal unreachable") || strings.Contains(string(body), "abcdefgh") {
+		t.Fatalf("unreachable portal: %d %s", resp.StatusCode, body)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/telemetry"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
@@ -52,7 +53,7 @@ func startNetwork(t *testing.T, p *fakeportal.Portal, env map[string]string, arg
 	cfg := testkit.Config(t, base, append([]string{"--transport", "http"}, args...)...)
 	logs := &testkit.LockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := testkit.Assemble(t, cfg, app.Options{Logger: logger})
+	a := testkit.Assemble(t, cfg, app.Options{Logger: logger, Metrics: telemetry.ForServer("test")})
 	n := NewHTTP(a, logger)
 	srv := httptest.NewServer(n)
 	t.Cleanup(srv.Close)
