@@ -89,6 +89,9 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	c := &Config{}
 	for _, s := range Settings() {
 		raw, source := s.Default, "default of "+s.name()
+		if v := strings.TrimSpace(getenv(s.Alias)); s.Alias != "" && v != "" {
+			raw, source = v, s.Alias
+		}
 		if v := strings.TrimSpace(getenv(s.Env)); v != "" {
 			raw, source = v, s.Env
 		}

@@ -154,3 +154,30 @@ func TestDefaultTokenFile(t *testing.T) {
 		t.Fatalf("token file %q, want %q", cfg.Bitrix.OAuth.TokenFile, want)
 	}
 }
+
+// MCP_LOG_FORMAT is the name; LOG_FORMAT, its older one, is still read, and
+// a bad value under either stops start-up naming the variable.
+func TestLogFormatAlias(t *testing.T) {
+	load := func(env map[string]string) (*Config, error) {
+		env["BITRIX24_DEMO"] = "true"
+		c, _, err := Load(Name, nil, func(k string) string { return env[k] }, io.Discard)
+		return c, err
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "text"},
+		{map[string]string{"LOG_FORMAT": "json"}, "json"},
+		{map[string]string{"MCP_LOG_FORMAT": "json"}, "json"},
+		{map[string]string{"MCP_LOG_FORMAT": "text", "LOG_FORMAT": "json"}, "text"},
+	} {
+		c, err := load(tc.env)
+		if err != nil || c.LogFormat != tc.want {
+			t.Fatalf("%v: %v %v", tc.env, err, c)
+		}
+	}
+	if _, err := load(map[string]string{"LOG_FORMAT": "yaml"}); err == nil || !strings.Contains(err.Error(), "LOG_FORMAT") {
+		t.Fatalf("a bad LOG_FORMAT: %v", err)
+	}
+}

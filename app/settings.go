@@ -24,6 +24,7 @@ const (
 type Setting struct {
 	Flag    string // "" for secrets: those come from the environment only
 	Env     string
+	Alias   string // an older name of Env, still read when Env is unset
 	Default string
 	Secret  bool
 	Kind    Kind
@@ -144,8 +145,13 @@ func Settings() []Setting {
 				}
 				return nil
 			}},
-		choice("log-format", "LOG_FORMAT", "text (tint) or json.", func(c *Config) *string { return &c.LogFormat }, "text", "json"),
+		withAlias(choice("log-format", "MCP_LOG_FORMAT", "text (tint) or json: one JSON object a line. LOG_FORMAT is read too.", func(c *Config) *string { return &c.LogFormat }, "text", "json"), "LOG_FORMAT"),
 	}
+}
+
+func withAlias(s Setting, alias string) Setting {
+	s.Alias = alias
+	return s
 }
 
 func secret(env, help string, field func(*Config) *bitrix.Secret) Setting {

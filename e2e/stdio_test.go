@@ -384,7 +384,7 @@ func TestSignalsAndExitStatus(t *testing.T) {
 func TestJSONLogs(t *testing.T) {
 	t.Parallel()
 	p := portaltest.Start(t, nil)
-	s := startStdio(t, portalEnv(p, "LOG_FORMAT=json", "LOG_LEVEL=debug"), mcp.ProtocolVersion20251125)
+	s := startStdio(t, portalEnv(p, "MCP_LOG_FORMAT=json", "LOG_LEVEL=debug"), mcp.ProtocolVersion20251125)
 	testkit.ExerciseTools(t, func(name string, args map[string]any) *mcp.CallToolResult { return s.call(t, name, args) }, p)
 	s.client.Close()
 	time.Sleep(200 * time.Millisecond)
