@@ -413,3 +413,52 @@ func TestJSONLogs(t *testing.T) {
 	portaltest.AssertNoSecret(t, p, "the JSON log", s.stderr.String())
 	t.Logf("%d JSON lines, call lines by tool and outcome: %v", len(lines), calls)
 }
+
+// A fresh machine: OAuth, no BITRIX24_TOKEN_FILE, and a HOME whose config
+// directory does not exist yet. The server survives an expiry (the folder
+// is made, 0700, before the first lock), and so does check.
+func TestFreshMachineSurvivesAnExpiry(t *testing.T) {
+	t.Parallel()
+	p := portaltest.Start(t, nil)
+	f := p.Fixture()
+	home := t.TempDir()
+	env := testkit.EnvList(map[string]string{
+		"BITRIX24_CLIENT_ENDPOINT": p.ClientEndpoint(), "BITRIX24_ACCESS_TOKEN": f.OAuth.AccessToken,
+		"BITRIX24_REFRESH_TOKEN": f.OAuth.RefreshToken, "BITRIX24_CLIENT_ID": f.OAuth.ClientID,
+		"BITRIX24_CLIENT_SECRET": f.OAuth.ClientSecret, "BITRIX24_OAUTH_TOKEN_URL": p.TokenURL(),
+		"HOME": home, "XDG_CONFIG_HOME": "", "LOG_LEVEL": "warn",
+	})
+	s := startStdio(t, env, mcp.ProtocolVersion20251125)
+	for round := range 2 {
+		p.ExpireToken()
+		if res := s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935"}); res.IsError {
+			t.Fatalf("round %d after an expiry: %s\n%s", round, testkit.Text(res), s.stderr.String())
+		}
+	}
+	dir := filepath.Join(home, ".config", "bitrix24-chat-mcp")
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the config folder: %v %v", err, fi)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "tokens-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("token files: %v", files)
+	}
+	if fi, _ := os.Stat(files[0]); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the token file is %v", fi.Mode())
+	}
+	// check, on another fresh machine, its first call meeting an expiry.
+	p2 := portaltest.Start(t, nil)
+	p2.ExpireToken()
+	f2 := p2.Fixture()
+	other := testkit.EnvList(map[string]string{
+		"BITRIX24_CLIENT_ENDPOINT": p2.ClientEndpoint(), "BITRIX24_ACCESS_TOKEN": f2.OAuth.AccessToken,
+		"BITRIX24_REFRESH_TOKEN": f2.OAuth.RefreshToken, "BITRIX24_CLIENT_ID": f2.OAuth.ClientID,
+		"BITRIX24_CLIENT_SECRET": f2.OAuth.ClientSecret, "BITRIX24_OAUTH_TOKEN_URL": p2.TokenURL(),
+		"HOME": t.TempDir(), "XDG_CONFIG_HOME": "", "BITRIX24_BOT_ID": "456",
+	})
+	if out, err := runBinary(t, other, "check"); err != nil || !strings.Contains(out, "Ready.") || p2.Stats().Refreshes != 1 {
+		t.Fatalf("check after an expiry (%d refreshes): %v\n%s", p2.Stats().Refreshes, err, out)
+	}
+	t.Logf("two expiries on a fresh machine: %d refreshes, 0 failed calls; check ready", p.Stats().Refreshes)
+}
