@@ -26,13 +26,10 @@ func (c *Client) Me(ctx context.Context) (*CurrentUser, error) {
 	return &u, nil
 }
 
-// Bots calls imbot.bot.list: the application's bots, id -> name.
+// Bots calls imbot.bot.list: the portal's registered bots, id -> name. The
+// page documents no parameters, so none are sent.
 func (c *Client) Bots(ctx context.Context) (map[int]string, error) {
-	p := Params{}
-	if c.hook != nil && c.cfg.BotClientID != "" {
-		p["CLIENT_ID"] = c.cfg.BotClientID.Reveal()
-	}
-	r, err := c.Call(ctx, "imbot.bot.list", p)
+	r, err := c.Call(ctx, "imbot.bot.list", Params{})
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,8 @@ type Client struct {
 	notify atomic.Pointer[func(ctx context.Context, msg string)]
 
 	lastOK atomic.Int64 // unix nanoseconds of the last answer without an error
+
+	shapes shapes // members that did not decode as documented (decode.go)
 }
 
 // LastOK is when the portal last answered a request without an error (zero

@@ -45,8 +45,8 @@ func (c *Client) SearchUsers(ctx context.Context, find string, offset, limit int
 	page := &Page[DialogUser]{Total: r.Total, Next: r.Next}
 	for _, raw := range byID {
 		var u DialogUser
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return nil, badResult(MethodSearchUsers, "users by id", err)
+		if err := c.decodeResult(MethodSearchUsers, raw, &u, "users by id"); err != nil {
+			return nil, err
 		}
 		page.Items = append(page.Items, u)
 	}
@@ -91,7 +91,7 @@ type UserFilter struct {
 
 // PortalUser is a user as user.search returns it (UPPER_CASE keys).
 type PortalUser struct {
-	ID           FlexInt   `json:"ID"`
+	ID           FlexInt   `json:"ID" b24:"required"`
 	Active       bool      `json:"ACTIVE"`
 	Name         string    `json:"NAME"`
 	LastName     string    `json:"LAST_NAME"`
@@ -120,8 +120,8 @@ func (c *Client) SearchPortalUsers(ctx context.Context, f UserFilter, start int)
 		return nil, err
 	}
 	var users []PortalUser
-	if err := json.Unmarshal(r.Result, &users); err != nil {
-		return nil, badResult(MethodUserSearch, "a list of users", err)
+	if err := c.decodeResult(MethodUserSearch, r.Result, &users, "a list of users"); err != nil {
+		return nil, err
 	}
 	if len(users) > UserSearchPageSize {
 		users = users[:UserSearchPageSize:UserSearchPageSize]
@@ -148,8 +148,8 @@ func (c *Client) UsersByID(ctx context.Context, ids []int) ([]DialogUser, error)
 			continue
 		}
 		var u DialogUser
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return nil, badResult(MethodUsersByID, "users by id", err)
+		if err := c.decodeResult(MethodUsersByID, raw, &u, "users by id"); err != nil {
+			return nil, err
 		}
 		out = append(out, u)
 	}
@@ -159,7 +159,7 @@ func (c *Client) UsersByID(ctx context.Context, ids []int) ([]DialogUser, error)
 // ChatInfo is a chat as im.dialog.get, im.search.chat.list and im.recent.list
 // describe it (snake_case; the fields this server uses).
 type ChatInfo struct {
-	ID            FlexInt      `json:"id"`
+	ID            FlexInt      `json:"id" b24:"required"`
 	DialogID      string       `json:"dialog_id"`
 	Name          string       `json:"name"`
 	Description   Opt[string]  `json:"description"`
@@ -170,7 +170,7 @@ type ChatInfo struct {
 	MessageCount  FlexInt      `json:"message_count"`
 	LastMessageID Opt[FlexInt] `json:"last_message_id"`
 	Color         Opt[string]  `json:"color"`
-	Avatar        string       `json:"avatar"`
+	Avatar        Opt[string]  `json:"avatar"`
 	Extranet      bool         `json:"extranet"`
 	EntityType    string       `json:"entity_type"`
 	EntityID      string       `json:"entity_id"`
@@ -231,8 +231,8 @@ func (c *Client) SearchChats(ctx context.Context, find string, offset, limit int
 		return nil, err
 	}
 	var chats []ChatInfo
-	if err := json.Unmarshal(r.Result, &chats); err != nil {
-		return nil, badResult(MethodSearchChats, "a list of chats", err)
+	if err := c.decodeResult(MethodSearchChats, r.Result, &chats, "a list of chats"); err != nil {
+		return nil, err
 	}
 	if limit > 0 && len(chats) > limit {
 		chats = chats[:limit:limit]

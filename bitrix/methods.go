@@ -69,10 +69,10 @@ type DialogUsersPage struct {
 // DecodeDialogUsers turns a (possibly batched) answer to q into a page. A
 // page longer than q asked for is cut to its limit: what a portal (or a
 // proxy) sends beyond it never reaches a caller.
-func DecodeDialogUsers(r *Response, q DialogUsersQuery) (*DialogUsersPage, error) {
+func (c *Client) DecodeDialogUsers(r *Response, q DialogUsersQuery) (*DialogUsersPage, error) {
 	var users []DialogUser
-	if err := json.Unmarshal(r.Result, &users); err != nil {
-		return nil, badResult(MethodDialogUsersList, "a list of users", err)
+	if err := c.decodeResult(MethodDialogUsersList, r.Result, &users, "a list of users"); err != nil {
+		return nil, err
 	}
 	page := &DialogUsersPage{Users: users, Total: r.Total, Next: r.Next}
 	limit := q.Limit
@@ -95,7 +95,7 @@ func (c *Client) DialogUsers(ctx context.Context, q DialogUsersQuery) (*DialogUs
 	if err != nil {
 		return nil, err
 	}
-	return DecodeDialogUsers(r, q)
+	return c.DecodeDialogUsers(r, q)
 }
 
 // ChatUserAddParams renders im.chat.user.add's parameters. hideHistory=true
@@ -164,8 +164,11 @@ func (c *Client) BotChat(ctx context.Context, botID int, dialogID string) (*BotC
 	var body struct {
 		Chat *BotChat `json:"chat"`
 	}
-	if err := json.Unmarshal(r.Result, &body); err != nil || body.Chat == nil {
-		return nil, badResult(MethodBotV2ChatGet, "an object with a chat", err)
+	if err := c.decodeResult(MethodBotV2ChatGet, r.Result, &body, "an object with a chat"); err != nil {
+		return nil, err
+	}
+	if body.Chat == nil {
+		return nil, badResult(MethodBotV2ChatGet, "an object with a chat", nil)
 	}
 	return body.Chat, nil
 }
@@ -185,8 +188,8 @@ func callFor[T any](ctx context.Context, c *Client, method string, params Params
 	if err != nil {
 		return v, err
 	}
-	if err := json.Unmarshal(r.Result, &v); err != nil {
-		return v, badResult(method, want, err)
+	if err := c.decodeResult(method, r.Result, &v, want); err != nil {
+		return v, err
 	}
 	return v, nil
 }

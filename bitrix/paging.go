@@ -74,7 +74,7 @@ func (c *Client) DialogUsersAll(ctx context.Context, q DialogUsersQuery, max int
 			if r == nil {
 				return nil, &Error{Method: MethodBatch, Code: CodeBadResponse, Description: "batch answer lacks page " + cmd.Key}
 			}
-			page, err := DecodeDialogUsers(r, queries[cmd.Key])
+			page, err := c.DecodeDialogUsers(r, queries[cmd.Key])
 			if err != nil {
 				return nil, err
 			}

@@ -91,12 +91,15 @@ type Phones struct {
 	WorkPhone      string `json:"work_phone,omitempty"`
 	PersonalMobile string `json:"personal_mobile,omitempty"`
 	PersonalPhone  string `json:"personal_phone,omitempty"`
+	InnerPhone     string `json:"inner_phone,omitempty"`
 }
 
-// DialogUser is one participant as im.dialog.users.list returns it.
+// DialogUser is a user as im.dialog.users.list, im.user.list.get and
+// im.search.user.list return one (snake_case). A search leaves out active
+// and type: Active is nil and Type "" then, meaning unknown, never false.
 type DialogUser struct {
-	ID               FlexInt         `json:"id"`
-	Active           bool            `json:"active"`
+	ID               FlexInt         `json:"id" b24:"required"`
+	Active           *bool           `json:"active"`
 	Name             string          `json:"name"`
 	FirstName        string          `json:"first_name"`
 	LastName         string          `json:"last_name"`
@@ -105,7 +108,7 @@ type DialogUser struct {
 	Avatar           string          `json:"avatar"`
 	AvatarHR         string          `json:"avatar_hr"`
 	Gender           string          `json:"gender"`
-	Birthday         string          `json:"birthday"`
+	Birthday         Opt[string]     `json:"birthday"` // "DD-MM", "" or false
 	Extranet         bool            `json:"extranet"`
 	Network          bool            `json:"network"`
 	Bot              bool            `json:"bot"`
@@ -127,7 +130,7 @@ type DialogUser struct {
 
 // BotChatUser is one member as imbot.v2.Chat.User.list returns it (camelCase).
 type BotChatUser struct {
-	ID           FlexInt     `json:"id"`
+	ID           FlexInt     `json:"id" b24:"required"`
 	Active       bool        `json:"active"`
 	Name         string      `json:"name"`
 	FirstName    string      `json:"firstName"`
@@ -139,7 +142,7 @@ type BotChatUser struct {
 
 // BotChat is imbot.v2.Chat.get's chat object (the fields this server uses).
 type BotChat struct {
-	ID            FlexInt      `json:"id"`
+	ID            FlexInt      `json:"id" b24:"required"`
 	DialogID      string       `json:"dialogId"`
 	Name          string       `json:"name"`
 	Description   string       `json:"description"`
@@ -147,7 +150,7 @@ type BotChat struct {
 	MessageType   string       `json:"messageType"`
 	Owner         FlexInt      `json:"owner"`
 	Color         Opt[string]  `json:"color"`
-	Avatar        string       `json:"avatar"`
+	Avatar        Opt[string]  `json:"avatar"`
 	Extranet      bool         `json:"extranet"`
 	EntityType    string       `json:"entityType"`
 	EntityID      string       `json:"entityId"`

@@ -2,6 +2,7 @@ package tools_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -239,5 +240,42 @@ func TestInviteWorkflowByNames(t *testing.T) {
 	removed := testkit.Structured[tools.RemoveChatUsersOutput](t, h.call(t, "remove_chat_users", map[string]any{"chat_id": chat, "user_ids": []int{gone.Users[0].ID}}))
 	if !slices.Equal(removed.Removed, []int{1403}) || slices.Contains(h.portal.Members(chat), 1403) {
 		t.Fatalf("removed: %+v", removed)
+	}
+}
+
+// im.search.user.list users carry no active and no type, and their birthday
+// is "DD-MM" or false (im-search-user-list.md): find_users reads activity
+// and type with im.user.list.get; when that read fails it says nothing about
+// them rather than something false.
+func TestFindUsersAsTheSearchAnswers(t *testing.T) {
+	h := newHarness(t)
+	res := h.call(t, "find_users", map[string]any{"query": "Sales", "fields": "full"})
+	out := testkit.Structured[tools.FindUsersOutput](t, res)
+	if len(out.Users) < 3 {
+		t.Fatalf("%+v", out)
+	}
+	for _, u := range out.Users {
+		if u.Active == nil || !*u.Active || u.Type == "" {
+			t.Fatalf("user %d: active %v, type %q: read with im.user.list.get, both are known", u.ID, u.Active, u.Type)
+		}
+		if u.Birthday != nil {
+			t.Fatalf("user %d: birthday %q where the portal said false", u.ID, *u.Birthday)
+		}
+	}
+	peterson := testkit.Structured[tools.FindUsersOutput](t, h.call(t, "find_users", map[string]any{"query": "Peterson", "fields": "full"}))
+	if b := peterson.Users[0].Birthday; b == nil || *b != "08-03" {
+		t.Fatalf("Peterson's birthday: %v", b)
+	}
+
+	// The second read is lost: activity and type stay unknown, never false.
+	h.portal.LoseAnswers("im.user.list.get", 100)
+	res = h.call(t, "find_users", map[string]any{"query": "Sales"})
+	raw, _ := json.Marshal(res.StructuredContent)
+	text := testkit.Text(res)
+	if res.IsError || strings.Contains(string(raw), `"active"`) || strings.Contains(string(raw), `"type"`) || strings.Contains(text, "inactive") {
+		t.Fatalf("unknown activity must not be stated:\n%s\n%s", raw, text)
+	}
+	if !strings.Contains(text, " | ? | ") {
+		t.Fatalf("an unknown type reads ?:\n%s", text)
 	}
 }

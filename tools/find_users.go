@@ -79,6 +79,7 @@ func findUsers(ctx context.Context, d *Deps, in FindUsersInput) *mcp.CallToolRes
 		if page.Total != nil {
 			out.Total = *page.Total
 		}
+		found = withActivity(ctx, d, found)
 	case len(in.IDs) > 0:
 		ids := dedupe(in.IDs)
 		users, err := d.Client.UsersByID(ctx, ids)
@@ -139,11 +140,41 @@ func findUsers(ctx context.Context, d *Deps, in FindUsersInput) *mcp.CallToolRes
 // portalUser puts a user.search user in the im methods' shape.
 func portalUser(u bitrix.PortalUser) bitrix.DialogUser {
 	name := strings.TrimSpace(u.Name + " " + u.LastName)
-	out := bitrix.DialogUser{ID: u.ID, Active: u.Active, Name: name, FirstName: u.Name, LastName: u.LastName,
+	active := u.Active
+	out := bitrix.DialogUser{ID: u.ID, Active: &active, Name: name, FirstName: u.Name, LastName: u.LastName,
 		Type: bitrix.NormalizeUserType(u.UserType), Extranet: strings.EqualFold(u.UserType, "extranet"),
 		Email: u.Email, Departments: u.Departments, ExternalAuthID: "default"}
 	if u.WorkPosition != "" {
 		out.WorkPosition = bitrix.Opt[string]{V: u.WorkPosition, Valid: true}
 	}
 	return out
+}
+
+// withActivity fills in what a search does not say: im.search.user.list
+// users carry no active and no type, so they are read with
+// im.user.list.get (one request; it joins a batch when calls queue). If
+// that read fails they stay unknown, never guessed.
+func withActivity(ctx context.Context, d *Deps, users []bitrix.DialogUser) []bitrix.DialogUser {
+	if len(users) == 0 {
+		return users
+	}
+	ids := make([]int, len(users))
+	for i, u := range users {
+		ids[i] = int(u.ID)
+	}
+	known, err := d.Client.UsersByID(ctx, ids)
+	if err != nil {
+		d.Log.Debug("find_users: activity and type stay unknown", "error", err)
+		return users
+	}
+	byID := make(map[bitrix.FlexInt]bitrix.DialogUser, len(known))
+	for _, u := range known {
+		byID[u.ID] = u
+	}
+	for i, u := range users {
+		if k, ok := byID[u.ID]; ok {
+			users[i].Active, users[i].Type = k.Active, k.Type
+		}
+	}
+	return users
 }

@@ -55,7 +55,7 @@ func getBotChat(ctx context.Context, d *Deps, in GetBotChatInput) *mcp.CallToolR
 	chat := ChatDetails{ID: int(c.ID), DialogID: c.DialogID, Name: c.Name, Description: c.Description, Type: c.Type,
 		Owner: int(c.Owner), Role: c.Role, UserCounter: int(c.UserCounter), ManagerIDs: bitrix.Ints(c.ManagerList),
 		MutedUserIDs: bitrix.Ints(c.MuteList), DateCreate: c.DateCreate.Ptr(), LastMessageID: intPtr(c.LastMessageID),
-		MessageCount: int(c.MessageCount), Color: c.Color.Ptr(), Avatar: c.Avatar, Extranet: c.Extranet,
+		MessageCount: int(c.MessageCount), Color: c.Color.Ptr(), Avatar: c.Avatar.V, Extranet: c.Extranet,
 		EntityType: c.EntityType, EntityID: c.EntityID}
 	return chatResult(GetBotChatOutput{Chat: chat}, chat, "the bot's role")
 }

@@ -50,7 +50,7 @@ func getChat(ctx context.Context, d *Deps, in GetChatInput) *mcp.CallToolResult 
 	chat := ChatDetails{ID: int(c.ID), DialogID: c.DialogID, Name: c.Name, Description: c.Description.V, Type: c.Type,
 		Owner: int(c.Owner), Role: c.Role, UserCounter: int(c.UserCounter), ManagerIDs: orEmpty(c.ManagerList),
 		MutedUserIDs: orEmpty(c.MuteList), DateCreate: c.DateCreate.Ptr(), LastMessageID: intPtr(c.LastMessageID),
-		MessageCount: int(c.MessageCount), Color: c.Color.Ptr(), Avatar: c.Avatar, Extranet: c.Extranet,
+		MessageCount: int(c.MessageCount), Color: c.Color.Ptr(), Avatar: c.Avatar.V, Extranet: c.Extranet,
 		EntityType: c.EntityType, EntityID: c.EntityID}
 	return chatResult(GetChatOutput{Chat: chat}, chat, "your role")
 }

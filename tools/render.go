@@ -18,7 +18,7 @@ import (
 //	456 | Support Bot | bot | bot | -
 //
 // flags is a comma list of bot, extranet, inactive and ext=<external_auth_id>
-// ("-" for none); with fields=full, key=value details follow on the line
+// ("-" for none); a type Bitrix24 did not give is "?", never a guess; with fields=full, key=value details follow on the line
 // after " | ". Lists of ids are written "name: 1,2,3"; objects as
 // "key: value" lines.
 
@@ -34,7 +34,7 @@ func userLine(u DialogUser) string {
 	if u.Extranet {
 		flags = append(flags, "extranet")
 	}
-	if !u.Active {
+	if u.Active != nil && !*u.Active {
 		flags = append(flags, "inactive")
 	}
 	if u.ExternalAuthID != "" {
@@ -45,7 +45,7 @@ func userLine(u DialogUser) string {
 	b.WriteString(" | ")
 	b.WriteString(cell(u.Name))
 	b.WriteString(" | ")
-	b.WriteString(cell(u.Type))
+	b.WriteString(orUnknown(cell(u.Type)))
 	b.WriteString(" | ")
 	b.WriteString(orDash(strings.Join(flags, ",")))
 	b.WriteString(" | ")
@@ -235,4 +235,12 @@ func userJSONLen(u DialogUser) int { return jsonLen(u) }
 func jsonLen(v any) int {
 	raw, _ := json.Marshal(v)
 	return len(raw)
+}
+
+// orUnknown writes "?" for a value Bitrix24 did not give.
+func orUnknown(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
 }

@@ -17,8 +17,8 @@ import (
 type DialogUser struct {
 	ID             int    `json:"id" jsonschema:"required"`
 	Name           string `json:"name" jsonschema:"required"`
-	Type           string `json:"type" jsonschema:"required" jsonschema_description:"user, bot, extranet, email, collaber..."`
-	Active         bool   `json:"active" jsonschema:"required"`
+	Type           string `json:"type,omitempty" jsonschema_description:"user, bot, extranet, email, collaber...; absent when Bitrix24 did not say (the portal's answer to a search carries no type)."`
+	Active         *bool  `json:"active,omitempty" jsonschema_description:"false for dismissed users; absent when Bitrix24 did not say."`
 	Bot            bool   `json:"bot,omitempty" jsonschema_description:"Present (true) only for bots."`
 	Extranet       bool   `json:"extranet,omitempty" jsonschema_description:"Present (true) only for extranet (external) users."`
 	WorkPosition   string `json:"work_position,omitempty"`
@@ -66,7 +66,7 @@ func toDialogUser(u bitrix.DialogUser, full bool) DialogUser {
 		return &s
 	}
 	det := &UserDetails{FirstName: u.FirstName, LastName: u.LastName, Color: u.Color, Avatar: nonEmpty(u.Avatar),
-		AvatarHR: nonEmpty(u.AvatarHR), Gender: nonEmpty(u.Gender), Birthday: nonEmpty(u.Birthday), Network: u.Network,
+		AvatarHR: nonEmpty(u.AvatarHR), Gender: nonEmpty(u.Gender), Birthday: nonEmpty(u.Birthday.V), Network: u.Network,
 		Connector: u.Connector, Status: u.Status, Idle: u.Idle.Ptr(), LastActivityDate: u.LastActivityDate.Ptr(),
 		MobileLastDate: u.MobileLastDate.Ptr(), DesktopLastDate: u.DesktopLastDate.Ptr(), Absent: u.Absent.Ptr(),
 		Departments: bitrix.Ints(u.Departments), Phones: u.Phones.Ptr(), Website: nonEmpty(u.Website), Email: nonEmpty(u.Email)}

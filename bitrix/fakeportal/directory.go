@@ -71,7 +71,7 @@ func (p *Portal) searchUsers(params map[string]any) (answer, *apiError) {
 	}
 	byID := newOrdered()
 	for _, u := range page {
-		byID.set(strconv.Itoa(u.ID), renderUser(u))
+		byID.set(strconv.Itoa(u.ID), renderSearchUser(u))
 	}
 	return answer{result: byID, total: total, next: next}, nil
 }
@@ -133,10 +133,32 @@ func (p *Portal) userSearch(params map[string]any) (answer, *apiError) {
 	page, total, next := pageOf(found, map[string]any{"OFFSET": start, "LIMIT": 50}, 50, 50)
 	out := []map[string]any{}
 	for _, u := range page {
-		out = append(out, map[string]any{"ID": strconv.Itoa(u.ID), "ACTIVE": u.Active, "NAME": u.FirstName, "LAST_NAME": u.LastName,
-			"WORK_POSITION": deref(u.WorkPosition), "EMAIL": u.Email, "USER_TYPE": userType(u), "UF_DEPARTMENT": u.Departments})
+		out = append(out, renderPortalUser(u, true))
 	}
 	return answer{result: out, total: total, next: next}, nil
+}
+
+// renderPortalUser writes a user as user.search (search) and user.current
+// do: UPPER_CASE, the id a string (user-search.md, user-current.md).
+func renderPortalUser(u *User, search bool) map[string]any {
+	deps := u.Departments
+	if deps == nil {
+		deps = []int{}
+	}
+	online := "N"
+	if u.Status == "online" {
+		online = "Y"
+	}
+	out := map[string]any{"ID": strconv.Itoa(u.ID), "ACTIVE": u.Active, "NAME": u.FirstName, "LAST_NAME": u.LastName,
+		"EMAIL": u.Email, "LAST_LOGIN": u.LastActivity, "DATE_REGISTER": "2024-01-15T00:00:00+00:00", "IS_ONLINE": online,
+		"LAST_ACTIVITY_DATE": u.LastActivity, "PERSONAL_GENDER": u.Gender, "PERSONAL_BIRTHDAY": "",
+		"WORK_POSITION": deref(u.WorkPosition), "UF_EMPLOYMENT_DATE": "", "UF_DEPARTMENT": deps}
+	if search {
+		out["SECOND_NAME"], out["TIME_ZONE"], out["TIMESTAMP_X"], out["PERSONAL_WWW"] = "", "", map[string]any{}, ""
+		out["PERSONAL_MOBILE"], out["PERSONAL_CITY"], out["WORK_PHONE"] = u.Phones["personal_mobile"], "", u.Phones["work_phone"]
+		out["USER_TYPE"], out["LAST_ACTIVITY_DATE"] = userType(u), map[string]any{}
+	}
+	return out
 }
 
 func userType(u *User) string {
@@ -184,8 +206,23 @@ func (p *Portal) sortedChats() []*Chat {
 	return chats
 }
 
-// renderChat writes a chat the im methods' way (snake_case), role as the caller's.
-func renderChat(c *Chat, who caller) map[string]any {
+// The members each method's documented example shows for a chat
+// (b24restdocs: im-dialog-get.md, im-search-chat-list.md, im-recent-list.md).
+var (
+	chatSearchKeys = []string{"id", "parent_chat_id", "parent_message_id", "name", "description", "owner", "extranet", "avatar",
+		"color", "type", "counter", "user_counter", "message_count", "unread_id", "restrictions", "last_message_id", "last_id",
+		"marked_id", "disk_folder_id", "entity_type", "entity_id", "entity_data_1", "entity_data_2", "entity_data_3", "mute_list",
+		"date_create", "message_type", "public", "role", "entity_link", "text_field_enabled", "background_id", "permissions", "is_new"}
+	chatDialogKeys = append(append([]string{}, chatSearchKeys...), "readed_list", "manager_list", "last_message_views", "dialog_id")
+	chatRecentKeys = []string{"id", "parent_chat_id", "parent_message_id", "name", "owner", "extranet", "contains_collaber", "avatar",
+		"color", "type", "entity_type", "entity_id", "entity_data_1", "entity_data_2", "entity_data_3", "mute_list", "manager_list",
+		"date_create", "message_type", "user_counter", "restrictions", "role", "text_field_enabled", "background_id", "entity_link",
+		"permissions", "public"}
+)
+
+// renderChat writes a chat the im methods' way (snake_case), with the
+// members keys name, role as the caller's.
+func renderChat(c *Chat, who caller, keys []string) map[string]any {
 	role := "member"
 	switch {
 	case c.Owner == who.userID:
@@ -195,18 +232,16 @@ func renderChat(c *Chat, who caller) map[string]any {
 	case !contains(c.Members, who.userID):
 		role = "guest"
 	}
-	var desc, color, created, last any
-	if c.Description != "" {
-		desc = c.Description
-	}
+	var color, last any = "", 0
 	if c.Color != "" {
 		color = c.Color
 	}
-	if c.DateCreate != "" {
-		created = c.DateCreate
-	}
 	if c.LastMessage > 0 {
 		last = c.LastMessage
+	}
+	created := c.DateCreate
+	if created == "" {
+		created = "2024-01-15T10:00:00+01:00"
 	}
 	// PHP writes a set of muted users as an object keyed by id.
 	muted := map[string]bool{}
@@ -221,11 +256,35 @@ func renderChat(c *Chat, who caller) map[string]any {
 	if managers == nil {
 		managers = []int{}
 	}
-	return map[string]any{"id": c.ID, "parent_chat_id": 0, "name": c.Name, "description": desc, "owner": c.Owner,
-		"extranet": c.Extranet, "avatar": "", "color": color, "type": c.Type, "counter": 0, "user_counter": len(c.Members),
-		"message_count": c.MessageCount, "last_message_id": last, "entity_type": c.EntityType, "entity_id": c.EntityID,
-		"mute_list": muteList, "manager_list": managers, "date_create": created, "message_type": "C", "role": role,
-		"dialog_id": "chat" + strconv.Itoa(c.ID), "permissions": map[string]any{"manage_users_add": "member", "manage_users_delete": "manager"}}
+	readers := []any{}
+	for _, id := range c.Members {
+		readers = append(readers, map[string]any{"user_id": id, "user_name": "", "message_id": 0, "date": nil})
+	}
+	full := map[string]any{"id": c.ID, "parent_chat_id": 0, "parent_message_id": 0, "name": c.Name, "description": c.Description,
+		"owner": c.Owner, "extranet": c.Extranet, "contains_collaber": false, "avatar": "", "color": color, "type": c.Type,
+		"counter": 0, "user_counter": len(c.Members), "message_count": c.MessageCount, "unread_id": 0,
+		"restrictions": map[string]any{"avatar": true, "rename": true, "extend": true, "call": true, "mute": true, "leave": true,
+			"leave_owner": true, "send": true, "user_list": true, "path": "", "path_title": ""},
+		"last_message_id": last, "last_id": last, "marked_id": 0, "disk_folder_id": 0,
+		"entity_type": c.EntityType, "entity_id": c.EntityID, "entity_data_1": "", "entity_data_2": "", "entity_data_3": "",
+		"mute_list": muteList, "date_create": created, "message_type": "C", "public": "", "role": role,
+		"entity_link": map[string]any{"type": c.EntityType, "url": "", "id": c.EntityID}, "text_field_enabled": true,
+		"background_id": nil, "permissions": map[string]any{"manage_users_add": "member", "manage_users_delete": "manager",
+			"manage_ui": "member", "manage_settings": "owner", "manage_messages": "member", "can_post": "member"},
+		"is_new": false, "readed_list": readers, "manager_list": managers,
+		"last_message_views": map[string]any{"message_id": last, "first_viewers": []any{}, "count_of_viewers": 0},
+		"dialog_id": "chat" + strconv.Itoa(c.ID)}
+	out := make(map[string]any, len(keys))
+	for _, k := range keys {
+		out[k] = full[k]
+	}
+	if len(keys) == len(chatRecentKeys) && keys[len(keys)-1] == chatRecentKeys[len(chatRecentKeys)-1] {
+		// im.recent.list's chats carry no restriction paths.
+		r := out["restrictions"].(map[string]any)
+		delete(r, "path")
+		delete(r, "path_title")
+	}
+	return out
 }
 
 // searchChats is im.search.chat.list: accessible chats by name, newest (highest id) first.
@@ -247,7 +306,7 @@ func (p *Portal) searchChats(who caller, params map[string]any) (answer, *apiErr
 	page, total, next := pageOf(found, params, 10, 50)
 	out := []map[string]any{}
 	for _, c := range page {
-		out = append(out, renderChat(c, who))
+		out = append(out, renderChat(c, who, chatSearchKeys))
 	}
 	return answer{result: out, total: total, next: next}, nil
 }
@@ -275,11 +334,31 @@ func (p *Portal) recent(who caller, params map[string]any) (answer, *apiError) {
 	items := []map[string]any{}
 	for i := start; i < len(mine) && i < offset+limit; i++ {
 		c := mine[i]
+		date := c.DateCreate
+		if date == "" {
+			date = "2024-01-15T10:00:00+01:00"
+		}
 		items = append(items, map[string]any{"id": "chat" + strconv.Itoa(c.ID), "chat_id": c.ID, "type": "chat",
-			"title": c.Name, "counter": 0, "pinned": false, "chat": renderChat(c, who)})
+			"avatar": map[string]any{"url": "", "color": c.Color}, "title": c.Name,
+			"message": map[string]any{"id": c.LastMessage, "text": "", "file": false, "author_id": c.Owner, "attach": false,
+				"sticker": nil, "date": date, "status": "received", "uuid": ""},
+			"counter": 0, "last_id": c.LastMessage, "pinned": false, "unread": false, "has_reminder": false,
+			"date_update": date, "date_last_activity": date, "chat": renderChat(c, who, chatRecentKeys),
+			"user": p.renderOwner(c), "options": []any{}})
 	}
 	total := -1
-	return answer{result: map[string]any{"items": items, "hasMore": offset+limit < len(mine), "hasMorePages": offset+limit < len(mine)}, total: &total}, nil
+	more := offset+limit < len(mine)
+	return answer{result: map[string]any{"items": items, "hasMore": more, "hasMorePages": more,
+		"copilot": map[string]any{"chats": nil, "messages": nil, "roles": map[string]any{}, "recommendedRoles": []any{}},
+		"messagesAutoDeleteConfigs": []any{}}, total: &total}, nil
+}
+
+// renderOwner is a recent item's user: the chat's owner.
+func (p *Portal) renderOwner(c *Chat) map[string]any {
+	if u := p.users[c.Owner]; u != nil {
+		return renderUser(u)
+	}
+	return renderUser(&User{ID: c.Owner, Active: true, Type: "user"})
 }
 
 // dialogGet is im.dialog.get: chatN or sgN the caller may see.
@@ -292,7 +371,7 @@ func (p *Portal) dialogGet(who caller, params map[string]any) (answer, *apiError
 	if !isChat || chat == nil || !canSee(chat, who) {
 		return answer{}, errf(403, "ACCESS_ERROR", "You do not have access to the specified dialog")
 	}
-	return answer{result: renderChat(chat, who)}, nil
+	return answer{result: renderChat(chat, who, chatDialogKeys)}, nil
 }
 
 // chatUserDelete is im.chat.user.delete: one user; the owner and managers may
@@ -341,8 +420,6 @@ func (p *Portal) botRegister(who caller, params map[string]any) (answer, *apiErr
 		return answer{}, errf(400, "BOT_PROPERTIES_REQUIRED", "Bot properties are required")
 	case who.webhook && token == "":
 		return answer{}, errf(400, "BOT_TOKEN_NOT_SPECIFIED", "Bot token is not specified")
-	case len(token) > 40:
-		return answer{}, errf(400, "BOT_TOKEN_INVALID_LENGTH", "Bot token must not be longer than 40 characters")
 	}
 	app := who.appID
 	if who.webhook {
@@ -367,10 +444,12 @@ func (p *Portal) botRegister(who caller, params map[string]any) (answer, *apiErr
 }
 
 func (p *Portal) renderBot(b *Bot) map[string]any {
-	name := ""
-	if u := p.users[b.ID]; u != nil {
-		name = u.Name
+	u := p.users[b.ID]
+	if u == nil {
+		u = &User{ID: b.ID, Active: true, Type: "bot", Bot: true, ExternalAuthID: "bot"}
 	}
-	return map[string]any{"bot": map[string]any{"id": b.ID, "code": b.Code, "name": name, "type": "bot", "eventMode": "fetch"},
-		"users": []any{map[string]any{"id": b.ID, "name": name, "bot": true, "type": "bot"}}}
+	return map[string]any{"bot": map[string]any{"id": b.ID, "code": b.Code, "type": "bot", "isHidden": false,
+		"isSupportOpenline": false, "isReactionsEnabled": true, "backgroundId": nil, "language": "en", "moduleId": "rest",
+		"eventMode": "fetch", "countMessage": 0, "countCommand": 0, "countChat": 0, "countUser": 0},
+		"users": []any{renderBotChatUser(u)}}
 }

@@ -63,6 +63,7 @@ type User struct {
 	LastActivity   string            `json:"last_activity_date"`
 	MobileLastDate string            `json:"mobile_last_date"`
 	Absent         string            `json:"absent"`
+	Birthday       string            `json:"birthday"` // DD-MM, or "" for none
 }
 
 // Chat is a group chat. Members are in join order.

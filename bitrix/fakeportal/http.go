@@ -250,15 +250,18 @@ func (p *Portal) dispatch(who caller, method string, params map[string]any) (ans
 		if u == nil {
 			return answer{}, errf(401, "NO_AUTH_FOUND", "Wrong authorization data")
 		}
-		return answer{result: map[string]any{"ID": strconv.Itoa(u.ID), "NAME": u.FirstName, "LAST_NAME": u.LastName, "ACTIVE": u.Active}}, nil
+		return answer{result: renderPortalUser(u, false)}, nil
 	}
 	return answer{}, errf(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
 }
 
 func timing(now time.Time, reset *time.Time) map[string]any {
 	f := float64(now.UnixNano()) / 1e9
+	// As the docs' examples show it: operating 0 and a reset 10 minutes on
+	// unless the method's time limit is running.
 	t := map[string]any{"start": f, "finish": f + 0.001, "duration": 0.001, "processing": 0,
-		"date_start": now.Format(time.RFC3339), "date_finish": now.Format(time.RFC3339)}
+		"date_start": now.Format(time.RFC3339), "date_finish": now.Format(time.RFC3339),
+		"operating_reset_at": now.Add(10 * time.Minute).Unix(), "operating": 0}
 	if reset != nil {
 		t["operating_reset_at"] = reset.Unix()
 		t["operating"] = 480.5

@@ -167,12 +167,87 @@ func renderUser(u *User) map[string]any {
 	return map[string]any{
 		"id": u.ID, "active": u.Active, "name": u.Name, "first_name": u.FirstName, "last_name": u.LastName,
 		"work_position": wp, "color": u.Color, "avatar": u.Avatar, "avatar_hr": avatarHR, "gender": u.Gender,
-		"birthday": "", "extranet": u.Extranet, "network": u.Network, "bot": u.Bot, "connector": u.Connector,
+		"birthday": u.Birthday, "extranet": u.Extranet, "network": u.Network, "bot": u.Bot, "connector": u.Connector,
 		"external_auth_id": u.ExternalAuthID, "status": u.Status, "idle": false,
-		"last_activity_date": orFalse(u.LastActivity), "mobile_last_date": orFalse(u.MobileLastDate),
+		"last_activity_date": lastActivity(u), "mobile_last_date": orFalse(u.MobileLastDate),
 		"desktop_last_date": false, "absent": orFalse(u.Absent), "departments": deps, "phones": phones,
 		"bot_data": botData, "type": u.Type, "website": "", "email": u.Email,
 	}
+}
+
+// lastActivity is a datetime, as im.dialog.users.list and im.user.list.get
+// document it (never false): a user who never logged in shows their
+// registration.
+func lastActivity(u *User) string {
+	if u.LastActivity == "" {
+		return "2024-01-15T10:00:00+01:00"
+	}
+	return u.LastActivity
+}
+
+// renderSearchUser writes a user as im.search.user.list does: no active,
+// type, e-mail or website; birthday DD-MM or false; phones with all three
+// numbers, or false (im-search-user-list.md).
+func renderSearchUser(u *User) map[string]any {
+	orFalse := func(s string) any {
+		if s == "" {
+			return false
+		}
+		return s
+	}
+	var phones any = false
+	if len(u.Phones) > 0 {
+		phones = map[string]any{"work_phone": u.Phones["work_phone"], "personal_mobile": u.Phones["personal_mobile"],
+			"inner_phone": u.Phones["inner_phone"]}
+	}
+	var avatar any
+	if u.Avatar != "" {
+		avatar = u.Avatar
+	}
+	deps := u.Departments
+	if deps == nil {
+		deps = []int{}
+	}
+	return map[string]any{
+		"id": u.ID, "name": u.Name, "first_name": u.FirstName, "last_name": u.LastName, "work_position": deref(u.WorkPosition),
+		"color": u.Color, "avatar": avatar, "gender": u.Gender, "birthday": orFalse(u.Birthday), "extranet": u.Extranet,
+		"network": u.Network, "bot": u.Bot, "connector": u.Connector, "external_auth_id": u.ExternalAuthID, "status": u.Status,
+		"idle": false, "last_activity_date": orFalse(u.LastActivity), "mobile_last_date": orFalse(u.MobileLastDate),
+		"departments": deps, "absent": orFalse(u.Absent), "phones": phones,
+	}
+}
+
+// renderBotChatUser writes a user as imbot.v2 does (camelCase; type
+// employee for ordinary users; chat-user-list.md).
+func renderBotChatUser(u *User) map[string]any {
+	orFalse := func(s string) any {
+		if s == "" {
+			return false
+		}
+		return s
+	}
+	var phones any = false
+	if len(u.Phones) > 0 {
+		camel := map[string]any{}
+		for k, v := range u.Phones { // work_phone -> workPhone
+			head, tail, _ := strings.Cut(k, "_")
+			camel[head+strings.ToUpper(tail[:1])+tail[1:]] = v
+		}
+		phones = camel
+	}
+	deps := u.Departments
+	if deps == nil {
+		deps = []int{}
+	}
+	typ := u.Type
+	if typ == "user" {
+		typ = "employee"
+	}
+	return map[string]any{"id": u.ID, "active": u.Active, "name": u.Name, "firstName": u.FirstName, "lastName": u.LastName,
+		"workPosition": deref(u.WorkPosition), "color": u.Color, "avatar": u.Avatar, "gender": u.Gender, "birthday": u.Birthday,
+		"extranet": u.Extranet, "bot": u.Bot, "connector": u.Connector, "externalAuthId": u.ExternalAuthID, "status": u.Status,
+		"idle": false, "lastActivityDate": orFalse(u.LastActivity), "absent": orFalse(u.Absent), "departments": deps,
+		"phones": phones, "type": typ}
 }
 
 func (p *Portal) chatUserAdd(who caller, params map[string]any) (answer, *apiError) {
@@ -294,13 +369,13 @@ func (p *Portal) v2Chat(bot *Bot, params map[string]any) (*Chat, *apiError) {
 	}
 	if chat, isChat := p.chatOf(dialogID); isChat {
 		if chat == nil || !contains(chat.Members, bot.ID) {
-			return nil, errf(403, "ACCESS_DENIED", "Access denied")
+			return nil, errf(400, "ACCESS_DENIED", "Access denied")
 		}
 		return chat, nil
 	}
 	uid, err := strconv.Atoi(dialogID)
 	if err != nil || uid <= 0 || p.users[uid] == nil {
-		return nil, errf(403, "ACCESS_DENIED", "Access denied")
+		return nil, errf(400, "ACCESS_DENIED", "Access denied")
 	}
 	u := p.users[uid]
 	return &Chat{ID: 1000000 + uid, Name: u.Name, Type: "private", Owner: 0, Members: []int{bot.ID, uid},
@@ -349,13 +424,7 @@ func (p *Portal) botV2ChatUserList(who caller, params map[string]any) (answer, *
 		if u == nil {
 			continue
 		}
-		var wp any
-		if u.WorkPosition != nil {
-			wp = *u.WorkPosition
-		}
-		out = append(out, map[string]any{"id": u.ID, "active": u.Active, "name": u.Name, "firstName": u.FirstName,
-			"lastName": u.LastName, "workPosition": wp, "bot": u.Bot, "type": u.Type, "color": u.Color,
-			"avatar": u.Avatar, "extranet": u.Extranet})
+		out = append(out, renderBotChatUser(u))
 	}
 	return answer{result: out}, nil
 }
@@ -409,22 +478,16 @@ func (p *Portal) botV2ChatGet(who caller, params map[string]any) (answer, *apiEr
 	}}}, nil
 }
 
-// botList is imbot.bot.list: the caller's bots (by CLIENT_ID on webhooks, by
-// application otherwise), keyed by id.
+// botList is imbot.bot.list: the portal's registered chat bots, keyed by
+// id. The page documents no parameters (imbot-bot-list.md).
 func (p *Portal) botList(who caller, params map[string]any) (answer, *apiError) {
-	clientID := str(params["CLIENT_ID"])
-	if who.webhook && clientID == "" {
-		return answer{}, errf(403, "ACCESS_DENIED", "Access denied! Client ID not specified")
-	}
 	out := map[string]any{}
 	for _, b := range p.bots {
-		if (who.webhook && b.ClientID == clientID) || (!who.webhook && b.AppID == who.appID) {
-			name := ""
-			if u := p.users[b.ID]; u != nil {
-				name = u.Name
-			}
-			out[strconv.Itoa(b.ID)] = map[string]any{"ID": strconv.Itoa(b.ID), "NAME": name, "CODE": "bot" + strconv.Itoa(b.ID), "OPENLINE": "N"}
+		name := ""
+		if u := p.users[b.ID]; u != nil {
+			name = u.Name
 		}
+		out[strconv.Itoa(b.ID)] = map[string]any{"ID": b.ID, "NAME": name, "CODE": "bot" + strconv.Itoa(b.ID), "OPENLINE": "N"}
 	}
 	if len(out) == 0 {
 		return answer{result: []any{}}, nil

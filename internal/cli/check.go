@@ -98,20 +98,19 @@ func runCheck(args []string, env Env) error {
 }
 
 func checkBot(ctx context.Context, client *bitrix.Client, botID int, line func(verdict, format string, a ...any), fail func(format string, a ...any)) {
+	bots, err := client.Bots(ctx)
+	switch {
+	case err != nil:
+		fail("could not list the portal's bots: %s", explain(err))
+	case bots[botID] == "" && len(bots) > 0:
+		fail("bot %d is not registered on this portal (%s); check BITRIX24_BOT_ID", botID, botNames(bots))
+	case bots[botID] == "":
+		fail("bot %d is not registered on this portal (it has no bots); check BITRIX24_BOT_ID, or run bot register", botID)
+	default:
+		line("OK", "bot %d (%s) is registered on the portal", botID, bots[botID])
+	}
 	if client.IsWebhook() && !client.HasBotClientID() {
 		line("NOTE", "no BITRIX24_BOT_CLIENT_ID: chats over 200 members cannot be listed by bot_chat_members on a webhook")
-	} else {
-		bots, err := client.Bots(ctx)
-		switch {
-		case err != nil:
-			fail("could not list the application's bots: %s", explain(err))
-		case bots[botID] == "" && len(bots) > 0:
-			fail("bot %d is not one of this application's bots (%s); check BITRIX24_BOT_ID", botID, botNames(bots))
-		case bots[botID] == "":
-			fail("bot %d is not registered by this application; check BITRIX24_BOT_ID and BITRIX24_BOT_CLIENT_ID", botID)
-		default:
-			line("OK", "bot %d (%s) is registered by this application", botID, bots[botID])
-		}
 	}
 	if !client.IsWebhook() {
 		return
@@ -123,7 +122,7 @@ func checkBot(ctx context.Context, client *bitrix.Client, botID int, line func(v
 	// The bot's dialog with the webhook's own user: ownership (the token) is
 	// checked before access, so any answer but an ownership error means the
 	// token is right.
-	_, err := client.BotChat(ctx, botID, client.WebhookUserID())
+	_, err = client.BotChat(ctx, botID, client.WebhookUserID())
 	if e, isB := bitrix.AsError(err); err != nil && (!isB || e.Code != bitrix.CodeAccessDenied) {
 		fail("the bot did not answer imbot.v2 with the configured BITRIX24_BOT_TOKEN: %s", explain(err))
 		return

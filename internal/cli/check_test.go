@@ -44,7 +44,8 @@ func TestCheckCommand(t *testing.T) {
 		{"no bot, no imbot", map[string]string{"BITRIX24_BOT_ID": ""}, []string{"im"}, 0, []string{"NOTE", "get_bot_chat will not work", "Ready."}},
 		{"wrong webhook code", map[string]string{"BITRIX24_WEBHOOK_URL": "WRONG"}, nil, 1, []string{"NO_AUTH_FOUND", "check the webhook URL"}},
 		{"wrong bot token", map[string]string{"BITRIX24_BOT_TOKEN": "not-the-token"}, nil, 1, []string{"BITRIX24_BOT_TOKEN", "BOT_OWNERSHIP_ERROR"}},
-		{"bot of another app", map[string]string{"BITRIX24_BOT_ID": "457"}, nil, 1, []string{"bot 457 is not one of this application's bots"}},
+		{"bot of another app", map[string]string{"BITRIX24_BOT_ID": "457"}, nil, 1, []string{"bot 457 (", "BOT_OWNERSHIP_ERROR"}},
+		{"no such bot", map[string]string{"BITRIX24_BOT_ID": "999"}, nil, 1, []string{"bot 999 is not registered on this portal"}},
 		{"no bot client id", map[string]string{"BITRIX24_BOT_CLIENT_ID": ""}, nil, 0, []string{"no BITRIX24_BOT_CLIENT_ID"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
