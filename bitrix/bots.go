@@ -49,7 +49,7 @@ func (c *Client) BotTokenWorks(ctx context.Context, botID int, token Secret) (bo
 	_, err := c.Call(ctx, MethodBotV2ChatGet, p)
 	if e, ok := AsError(err); ok {
 		switch e.Code {
-		case "BOT_OWNERSHIP_ERROR", "BOT_TOKEN_NOT_SPECIFIED", "BOT_TOKEN_INVALID":
+		case "BOT_OWNERSHIP_ERROR", "BOT_TOKEN_NOT_SPECIFIED":
 			return false, nil
 		case CodeAccessDenied:
 			return true, nil

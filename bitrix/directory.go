@@ -104,7 +104,7 @@ type PortalUser struct {
 // SearchPortalUsers calls user.search with a filter: 50 users a page from
 // start; Next is the next page's start.
 func (c *Client) SearchPortalUsers(ctx context.Context, f UserFilter, start int) (*Page[PortalUser], error) {
-	filter := map[string]any{"ACTIVE": "Y"}
+	filter := map[string]any{"ACTIVE": true} // a boolean, as user-search.md documents it
 	if f.Department != "" {
 		filter["UF_DEPARTMENT_NAME"] = f.Department
 	}

@@ -171,10 +171,15 @@ type answering struct {
 	status int
 	body   []byte
 	asked  []string
+	sent   [][]byte // the request bodies
 }
 
 func (a *answering) RoundTrip(r *http.Request) (*http.Response, error) {
 	a.asked = append(a.asked, r.URL.Path)
+	if r.Body != nil {
+		b, _ := io.ReadAll(r.Body)
+		a.sent = append(a.sent, b)
+	}
 	return &http.Response{StatusCode: a.status, Header: http.Header{"Content-Type": {"application/json"}},
 		Body: io.NopCloser(bytes.NewReader(a.body)), Request: r}, nil
 }
@@ -536,4 +541,52 @@ func TestFakePortalErrorsAsDocumented(t *testing.T) {
 		checked++
 	}
 	t.Logf("%d methods answer their documented error with its status", checked)
+}
+
+// The client sends what each page lists, typed as it lists it: no
+// parameters to imbot.bot.list, ACTIVE as a boolean to user.search.
+func TestDocumentedParameters(t *testing.T) {
+	docs := loadDocumented(t)
+	for _, tc := range []struct {
+		method  string
+		want    map[string]any // members the body must have, as JSON values
+		notSent []string
+	}{
+		{"imbot.bot.list", nil, []string{"CLIENT_ID", "BOT_ID"}},
+		{"user.search", map[string]any{"FILTER": map[string]any{"ACTIVE": true, "WORK_POSITION": "Manager"}}, []string{"ADMIN_MODE"}},
+	} {
+		rt := &answering{status: 200, body: docs[tc.method].Response}
+		c, err := bitrix.New(bitrix.Config{WebhookURL: "https://portal.example.com/rest/1/abcdefgh/", BotClientID: "cid",
+			HTTPClient: &http.Client{Transport: rt}, MaxAttempts: 1, NoAutoBatch: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := calls[tc.method](context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.Unmarshal(rt.sent[0], &body)
+		for k, v := range tc.want {
+			got, _ := json.Marshal(body[k])
+			want, _ := json.Marshal(v)
+			if k == "FILTER" {
+				for fk, fv := range v.(map[string]any) {
+					gf, _ := json.Marshal(body[k].(map[string]any)[fk])
+					wf, _ := json.Marshal(fv)
+					if string(gf) != string(wf) {
+						t.Errorf("%s: FILTER.%s sent as %s, want %s", tc.method, fk, gf, wf)
+					}
+				}
+				continue
+			}
+			if string(got) != string(want) {
+				t.Errorf("%s: %s sent as %s, want %s", tc.method, k, got, want)
+			}
+		}
+		for _, k := range tc.notSent {
+			if _, ok := body[k]; ok {
+				t.Errorf("%s: %s was sent, which %s does not list", tc.method, k, docs[tc.method].Page)
+			}
+		}
+	}
 }

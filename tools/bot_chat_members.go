@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -76,9 +77,17 @@ func botChatMembers(ctx context.Context, d *Deps, in BotChatMembersInput) *mcp.C
 	}
 	ids, err := d.Client.BotChatUserIDs(ctx, in.ChatID, botID)
 	if err != nil {
-		return bitrixErrorResult(ctx, err, map[string]string{
-			bitrix.CodeAccessDenied: "imbot.chat.user.list on a webhook needs the CLIENT_ID the bot was registered with: set BITRIX24_BOT_CLIENT_ID in the server's configuration.",
-		})
+		// The codes imbot-chat-user-list.md lists.
+		hints := map[string]string{
+			bitrix.CodeAccessError: fmt.Sprintf("The bot %d may not read chat %d; add the bot to the chat first.", botID, in.ChatID),
+			"BOT_ID_ERROR":         "No bot has that id on this portal; check bot_id (or BITRIX24_BOT_ID).",
+			"APP_ID_ERROR":         "That bot was installed by another application; check bot_id and BITRIX24_BOT_CLIENT_ID.",
+		}
+		if e, ok := bitrix.AsError(err); ok && e.Code == bitrix.CodeAccessDenied && strings.Contains(e.Description, "Client ID") {
+			// Not on the page, but what the portal answers a webhook call without CLIENT_ID.
+			hints[bitrix.CodeAccessDenied] = "imbot.chat.user.list on a webhook needs the CLIENT_ID the bot was registered with: set BITRIX24_BOT_CLIENT_ID in the server's configuration."
+		}
+		return bitrixErrorResult(ctx, err, hints)
 	}
 	if len(ids) == 0 {
 		return errorResult(fmt.Sprintf("imbot.chat.user.list returned no members for chat %d: the bot %d is not a member of it (or the chat does not exist).\nHint: add the bot to the chat first, or check chat_id.", in.ChatID, botID))

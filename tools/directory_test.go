@@ -279,3 +279,22 @@ func TestFindUsersAsTheSearchAnswers(t *testing.T) {
 		t.Fatalf("an unknown type reads ?:\n%s", text)
 	}
 }
+
+// The portal-wide ACCESS_DENIED (REST only on paid plans) shares its code
+// with imbot.v2's "the bot is not in the chat": its hint must not say so.
+func TestSystemAccessDeniedIsNotABotHint(t *testing.T) {
+	h := newHarness(t)
+	testkit.WantToolError(t, h.call(t, "get_bot_chat", map[string]any{"dialog_id": "chat3000"}), "ACCESS_DENIED", "not a member")
+	h.portal.SetFreePlan(true)
+	for _, tool := range []string{"get_bot_chat", "bot_chat_members"} {
+		args := map[string]any{"dialog_id": "chat5"}
+		if tool == "bot_chat_members" {
+			args = map[string]any{"chat_id": 5}
+		}
+		res := h.call(t, tool, args)
+		testkit.WantToolError(t, res, "ACCESS_DENIED", "plan")
+		if strings.Contains(testkit.Text(res), "not a member") {
+			t.Fatalf("%s: the plan's refusal got the bot hint:\n%s", tool, testkit.Text(res))
+		}
+	}
+}

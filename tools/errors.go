@@ -52,6 +52,13 @@ func ErrorCodes() []string {
 		"USER_NOT_FOUND", "INTERNAL_SERVER_ERROR", "ERROR_BATCH_LENGTH_EXCEEDED", "ERROR_UNEXPECTED_ANSWER")
 }
 
+// systemAccessDenied tells the portal-wide ACCESS_DENIED (REST only on paid
+// plans) from a method's own (a bot not in the chat): same code, so the
+// description decides, and a tool's hint for its own does not apply.
+func systemAccessDenied(e *bitrix.Error) bool {
+	return e.Code == bitrix.CodeAccessDenied && strings.Contains(e.Description, "REST API")
+}
+
 // bitrixErrorResult turns an error from the client into an isError result
 // with the code, the description and a hint. Only programming faults would
 // be worth a Go error, and the client returns none of those.
@@ -72,7 +79,7 @@ func bitrixErrorResult(ctx context.Context, err error, overrides map[string]stri
 	}
 	report(ctx, OutcomeToolError, e.Code)
 	hint := overrides[e.Code]
-	if hint == "" {
+	if hint == "" || systemAccessDenied(e) {
 		hint = codeHints[e.Code]
 	}
 	var b strings.Builder

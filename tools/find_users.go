@@ -14,8 +14,8 @@ import (
 // FindUsersInput is find_users' arguments: one of query, the filters, or ids.
 type FindUsersInput struct {
 	Query      string `json:"query,omitempty" jsonschema:"minLength=2,maxLength=100,example=Catherine Peterson" jsonschema_description:"A name, job title or department fragment (at least 2 characters), e.g. \"Peterson\" or \"sales\"."`
-	Department string `json:"department,omitempty" jsonschema:"minLength=2,maxLength=100" jsonschema_description:"Only users of departments whose name contains this. With position, both must match. Not together with query or ids."`
-	Position   string `json:"position,omitempty" jsonschema:"minLength=2,maxLength=100" jsonschema_description:"Only users whose job title contains this. Not together with query or ids."`
+	Department string `json:"department,omitempty" jsonschema:"minLength=2,maxLength=100" jsonschema_description:"Only users of departments whose name has a word starting with this (Bitrix24 matches by full-text index or by prefix, not anywhere inside a word). With position, both must match. Not together with query or ids."`
+	Position   string `json:"position,omitempty" jsonschema:"minLength=2,maxLength=100" jsonschema_description:"Only users whose job title has a word starting with this (full-text or prefix match, as Bitrix24 does it). Not together with query or ids."`
 	IDs        []int  `json:"ids,omitempty" jsonschema:"minItems=1,maxItems=100,minimum=1" jsonschema_description:"Look these user ids up, to say who they are. Not together with query or the filters."`
 	Offset     int    `json:"offset,omitempty" jsonschema:"minimum=0,maximum=100000,default=0" jsonschema_description:"How many matches to skip; pass next_offset from a previous result."`
 	Limit      int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=50,default=10" jsonschema_description:"Users per page (1-50)."`

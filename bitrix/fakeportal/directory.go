@@ -16,6 +16,26 @@ func matches(text, find string) bool {
 	return find != "" && strings.Contains(strings.ToLower(text), strings.ToLower(find))
 }
 
+// wordPrefix is user.search's match: a word of text starts with find
+// (its full-text index, or a right LIKE: user-search.md).
+func wordPrefix(text, find string) bool {
+	find = strings.ToLower(strings.TrimSpace(find))
+	if find == "" {
+		return false
+	}
+	text = strings.ToLower(text)
+	for i := 0; i < len(text); i++ {
+		if (i == 0 || !isWordChar(text[i-1])) && strings.HasPrefix(text[i:], find) {
+			return true
+		}
+	}
+	return false
+}
+
+func isWordChar(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b >= 0x80
+}
+
 // departmentNames lists a user's department names.
 func (p *Portal) departmentNames(u *User) string {
 	var names []string
@@ -92,7 +112,7 @@ func (p *Portal) sortedUsers() []*User {
 	return users
 }
 
-// userSearch is user.search: FILTER keys match as substrings; 50 a page from start.
+// userSearch is user.search: FILTER keys match a word's start; 50 a page from start.
 func (p *Portal) userSearch(params map[string]any) (answer, *apiError) {
 	filter, _ := params["FILTER"].(map[string]any)
 	if filter == nil {
@@ -110,19 +130,19 @@ func (p *Portal) userSearch(params map[string]any) (answer, *apiError) {
 			want := str(v)
 			switch k {
 			case "NAME":
-				ok = ok && matches(u.FirstName, want)
+				ok = ok && wordPrefix(u.FirstName, want)
 			case "LAST_NAME":
-				ok = ok && matches(u.LastName, want)
+				ok = ok && wordPrefix(u.LastName, want)
 			case "WORK_POSITION":
-				ok = ok && matches(deref(u.WorkPosition), want)
+				ok = ok && wordPrefix(deref(u.WorkPosition), want)
 			case "UF_DEPARTMENT_NAME":
-				ok = ok && matches(p.departmentNames(u), want)
+				ok = ok && wordPrefix(p.departmentNames(u), want)
 			case "USER_TYPE":
 				ok = ok && userType(u) == want
 			case "FIND":
-				ok = ok && (matches(u.Name, want) || matches(deref(u.WorkPosition), want))
+				ok = ok && (wordPrefix(u.Name, want) || wordPrefix(deref(u.WorkPosition), want))
 			case "ACTIVE":
-				ok = ok && (u.Active == (want == "Y" || want == "1"))
+				ok = ok && u.Active == (want == "Y" || want == "1" || want == "true")
 			}
 		}
 		if ok && !u.Bot {

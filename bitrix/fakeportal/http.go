@@ -80,6 +80,10 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.stats.ByMethod[strings.ToLower(method)]++
+	if p.freePlan {
+		writeError(w, errf(403, "ACCESS_DENIED", "REST API is available only on commercial plans."))
+		return
+	}
 	if strings.EqualFold(method, "batch") {
 		res, aerr := p.batch(who, params)
 		if aerr != nil {

@@ -21,6 +21,14 @@ func (p *Portal) ExpireToken() {
 	p.access = "" // nothing is accepted until a refresh
 }
 
+// SetFreePlan makes every method answer the system ACCESS_DENIED of a
+// portal on a free plan (REST is only on commercial plans).
+func (p *Portal) SetFreePlan(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.freePlan = on
+}
+
 // SetFailRate makes that share of requests (0..1) answer 500 INTERNAL_SERVER_ERROR.
 func (p *Portal) SetFailRate(rate float64) {
 	p.mu.Lock()

@@ -43,6 +43,7 @@ type Portal struct {
 	last        time.Time
 
 	failRate     float64
+	freePlan     bool // every method: ACCESS_DENIED, REST only on paid plans
 	echo         bool           // error descriptions repeat the request's parameters
 	loseAnswers  map[string]int // lower-case method -> calls whose answer is lost after running
 	tokenLatency time.Duration
