@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,11 @@ type oauthState struct {
 
 	refreshes atomic.Int64
 	observe   func(error) // hears each refresh's outcome
+
+	// tokenURL is where refreshes go: BITRIX24_OAUTH_TOKEN_URL when set,
+	// else Bitrix24's server, regional as its server_endpoint says.
+	tokenURL     string
+	followServer bool
 }
 
 // tokenFile is what BITRIX24_TOKEN_FILE holds.
@@ -46,6 +52,7 @@ type tokenFile struct {
 	AccessToken    string    `json:"access_token"`
 	RefreshToken   string    `json:"refresh_token"`
 	ClientEndpoint string    `json:"client_endpoint,omitempty"`
+	TokenURL       string    `json:"token_url,omitempty"` // the regional OAuth server's, from server_endpoint
 	ExpiresAt      time.Time `json:"expires_at,omitempty"`
 	SavedAt        time.Time `json:"saved_at"`
 	// Origin fingerprints the configured refresh token this pair descends
@@ -77,7 +84,8 @@ func newOAuthState(cfg OAuthConfig, secrets *redactor, hc *http.Client, log *slo
 	}
 	secrets.add(cfg.AccessToken.Reveal(), cfg.RefreshToken.Reveal(), cfg.ClientSecret.Reveal())
 	o := &oauthState{cfg: cfg, secrets: secrets, http: noResend(hc), log: log,
-		endpoint: withSlash(cfg.ClientEndpoint), access: cfg.AccessToken, refreshT: cfg.RefreshToken}
+		endpoint: withSlash(cfg.ClientEndpoint), access: cfg.AccessToken, refreshT: cfg.RefreshToken,
+		tokenURL: cfg.TokenURL, followServer: cfg.TokenURL == DefaultTokenURL}
 	switch {
 	case shared != nil:
 		o.store = &sharedStore{s: shared}
@@ -236,9 +244,45 @@ func (o *oauthState) descends(f *tokenFile) bool {
 
 func (o *oauthState) adopt(f *tokenFile) {
 	o.access, o.refreshT = Secret(f.AccessToken), Secret(f.RefreshToken)
-	if f.ClientEndpoint != "" && checkEndpoint("client_endpoint", f.ClientEndpoint) == nil {
+	if f.ClientEndpoint != "" && samePortal(f.ClientEndpoint, o.cfg.ClientEndpoint) {
 		o.endpoint = withSlash(f.ClientEndpoint)
 	}
+	if f.TokenURL != "" && o.followServer && trustedTokenURL(f.TokenURL) {
+		o.tokenURL = f.TokenURL
+	}
+}
+
+// trustedTokenHosts are Bitrix24's OAuth servers: the token host is regional
+// (oauth.bitrix.info; some regions oauth.bitrix24.tech), so a token answer's
+// server_endpoint is followed, but only to these.
+var trustedTokenHosts = []string{"oauth.bitrix.info", "oauth.bitrix24.tech"}
+
+func trustedTokenURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "https" && slices.Contains(trustedTokenHosts, strings.ToLower(u.Hostname())) && u.Port() == ""
+}
+
+// serverTokenURL is the token endpoint on the server a server_endpoint
+// (https://oauth.bitrix.info/rest/) names, or "" when it is not one to trust.
+func serverTokenURL(serverEndpoint string) string {
+	u, err := url.Parse(serverEndpoint)
+	if err != nil {
+		return ""
+	}
+	token := "https://" + u.Host + "/oauth/token/"
+	if u.Scheme != "https" || !trustedTokenURL(token) {
+		return ""
+	}
+	return token
+}
+
+// samePortal says whether a client_endpoint from a token answer or the
+// token file stays on the configured portal, over https: the access token
+// goes wherever it points.
+func samePortal(endpoint, configured string) bool {
+	u, err := url.Parse(endpoint)
+	c, cerr := url.Parse(configured)
+	return err == nil && cerr == nil && strings.EqualFold(u.Host, c.Host) && checkEndpoint("client_endpoint", endpoint) == nil
 }
 
 // adoptNewer takes the file's pair when another process has rotated it since
@@ -273,6 +317,7 @@ type tokenAnswer struct {
 	RefreshToken     string `json:"refresh_token"`
 	ExpiresIn        int64  `json:"expires_in"`
 	ClientEndpoint   string `json:"client_endpoint"`
+	ServerEndpoint   string `json:"server_endpoint"`
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description"`
 }
@@ -336,10 +381,10 @@ func (o *oauthState) exchange(ctx context.Context) error {
 		"refresh_token": {o.refreshT.Reveal()},
 	}
 	sep := "?"
-	if strings.Contains(o.cfg.TokenURL, "?") {
+	if strings.Contains(o.tokenURL, "?") {
 		sep = "&"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.cfg.TokenURL+sep+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.tokenURL+sep+q.Encode(), nil)
 	if err != nil {
 		return &TransportError{Method: "oauth/token", Msg: "bad token URL"}
 	}
@@ -380,12 +425,23 @@ func (o *oauthState) ask(req *http.Request) error {
 	}
 	o.secrets.add(ans.AccessToken, ans.RefreshToken)
 	o.access, o.refreshT = Secret(ans.AccessToken), Secret(ans.RefreshToken)
-	if ans.ClientEndpoint != "" && checkEndpoint("client_endpoint", ans.ClientEndpoint) == nil {
+	switch {
+	case ans.ClientEndpoint == "":
+	case samePortal(ans.ClientEndpoint, o.cfg.ClientEndpoint):
 		o.endpoint = withSlash(ans.ClientEndpoint)
+	default:
+		o.log.Warn("ignored the token answer's client_endpoint: not https on the configured portal's host", "configured", hostOf(o.cfg.ClientEndpoint), "answered", hostOf(ans.ClientEndpoint))
+	}
+	if ans.ServerEndpoint != "" && o.followServer {
+		if token := serverTokenURL(ans.ServerEndpoint); token != "" {
+			o.tokenURL = token
+		} else {
+			o.log.Warn("ignored the token answer's server_endpoint: not https on one of Bitrix24's OAuth servers", "answered", hostOf(ans.ServerEndpoint))
+		}
 	}
 	o.log.Info("refreshed the OAuth access token")
 	if o.store != nil {
-		f := tokenFile{AccessToken: ans.AccessToken, RefreshToken: ans.RefreshToken, ClientEndpoint: o.endpoint,
+		f := tokenFile{AccessToken: ans.AccessToken, RefreshToken: ans.RefreshToken, ClientEndpoint: o.endpoint, TokenURL: o.tokenURL,
 			SavedAt: time.Now().UTC(), Origin: fingerprint(o.cfg.RefreshToken)}
 		if ans.ExpiresIn > 0 {
 			f.ExpiresAt = f.SavedAt.Add(time.Duration(ans.ExpiresIn) * time.Second)
@@ -433,4 +489,11 @@ func (c *Client) Refreshes() int64 {
 		return 0
 	}
 	return c.oauth.refreshes.Load()
+}
+
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Host
+	}
+	return "?"
 }

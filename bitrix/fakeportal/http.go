@@ -209,9 +209,13 @@ func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
 	n := p.stats.Refreshes
 	p.access = fmt.Sprintf("%s-r%d", strings.SplitN(o.AccessToken, "-r", 2)[0], n)
 	p.refresh = fmt.Sprintf("%s-r%d", strings.SplitN(o.RefreshToken, "-r", 2)[0], n)
+	client, server := p.baseURL+"/rest/", p.baseURL+"/oauth/rest/"
+	if p.endpoints[0] != "" {
+		client, server = p.endpoints[0], p.endpoints[1]
+	}
 	writeJSON(w, 200, map[string]any{
 		"access_token": p.access, "refresh_token": p.refresh, "expires": time.Now().Add(time.Hour).Unix(),
-		"expires_in": 3600, "client_endpoint": p.baseURL + "/rest/", "server_endpoint": p.baseURL + "/oauth/rest/",
+		"expires_in": 3600, "client_endpoint": client, "server_endpoint": server,
 		"domain": p.fix.Portal, "member_id": "fake-member", "scope": strings.Join(p.fix.Scopes, ","),
 		"user_id": o.UserID, "status": "L",
 	})

@@ -29,6 +29,14 @@ func (p *Portal) SetFreePlan(on bool) {
 	p.freePlan = on
 }
 
+// SetTokenEndpoints makes token answers name these client_endpoint and
+// server_endpoint (a regional OAuth server, or a host not to be trusted).
+func (p *Portal) SetTokenEndpoints(client, server string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.endpoints = [2]string{client, server}
+}
+
 // SetFailRate makes that share of requests (0..1) answer 500 INTERNAL_SERVER_ERROR.
 func (p *Portal) SetFailRate(rate float64) {
 	p.mu.Lock()
