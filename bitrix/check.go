@@ -12,9 +12,10 @@ func (c *Client) Scopes(ctx context.Context) ([]string, error) {
 
 // CurrentUser is who the credentials act as (user.current).
 type CurrentUser struct {
-	ID       FlexInt `json:"ID"`
-	Name     string  `json:"NAME"`
-	LastName string  `json:"LAST_NAME"`
+	ID           FlexInt `json:"ID" b24:"required"`
+	Name         string  `json:"NAME"`
+	LastName     string  `json:"LAST_NAME"`
+	WorkPosition string  `json:"WORK_POSITION"`
 }
 
 // Me calls user.current.

@@ -17,7 +17,16 @@ import (
 // credentials, and a plain-words verdict on each thing the tools need.
 // Exit status 0 only when everything needed is there.
 func runCheck(args []string, env Env) error {
-	cfg, err := loadConfig(app.Name+" check", args, env)
+	deep := false
+	var rest []string
+	for _, a := range args {
+		if a == "--deep" || a == "-deep" {
+			deep = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	cfg, err := loadConfig(app.Name+" check", rest, env)
 	if cfg == nil {
 		return err
 	}
@@ -88,6 +97,9 @@ func runCheck(args []string, env Env) error {
 		line("NOTE", "no BITRIX24_BOT_ID: the bot tools need bot_id in every call")
 	} else if hasImbot {
 		checkBot(ctx, client, botID, line, fail)
+	}
+	if deep {
+		checkShapes(ctx, client, me, botID, hasImbot, line, fail)
 	}
 	if ok {
 		fmt.Fprintln(stdout, "Ready.")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,5 +106,56 @@ func TestHealthCommand(t *testing.T) {
 	}
 	if code := run([]string{"health", "--bogus"}, func(string) string { return "" }, nil, &out, &errOut); code != 2 {
 		t.Fatalf("a bad flag: %d", code)
+	}
+}
+
+// check --deep reads once with every method the tools use: against the demo
+// portal every answer has its documented shape; a portal whose answer
+// changed shape is named, member and type, and check exits 1.
+func TestCheckDeep(t *testing.T) {
+	fixture, err := os.ReadFile("../../testdata/portal.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	err = Run([]string{"check", "--deep"}, Env{Getenv: func(k string) string { return map[string]string{"BITRIX24_DEMO": "true"}[k] },
+		Stdout: &out, Stderr: &errOut, DemoFixture: fixture})
+	for _, want := range []string{"im.search.user.list answers and decodes", "im.dialog.users.list answers and decodes",
+		"im.recent.list answers and decodes", "every answer read has the documented shape", "Ready."} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("check --deep on the demo lacks %q (%v):\n%s\n%s", want, err, out.String(), errOut.String())
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A portal whose search answers a birthday as an object.
+	p := portaltest.Start(t, nil)
+	changed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, r)
+		body := rec.Body.String()
+		if strings.HasSuffix(r.URL.Path, "im.search.user.list") {
+			body = strings.ReplaceAll(body, `"birthday":false`, `"birthday":{"day":8,"month":3}`)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write([]byte(body))
+	}))
+	defer changed.Close()
+	env := testkit.PortalEnv(p, nil)
+	env["BITRIX24_WEBHOOK_URL"] = strings.Replace(env["BITRIX24_WEBHOOK_URL"], strings.TrimSuffix(p.ClientEndpoint(), "/rest/"), changed.URL, 1)
+	out.Reset()
+	code := run([]string{"check", "--deep"}, func(k string) string { return env[k] }, nil, &out, &errOut)
+	t.Log(out.String())
+	if code != 1 || !strings.Contains(out.String(), "FAILED  im.search.user.list: birthday came as object") {
+		t.Fatalf("a changed shape: exit %d\n%s", code, out.String())
+	}
+	if p.Stats().AddUserCalls != 0 || p.Stats().DeleteUserCalls != 0 {
+		t.Fatal("check --deep wrote")
+	}
+	if code := run([]string{"check", "--help"}, func(string) string { return "" }, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "--deep") {
+		t.Fatalf("check --help does not document --deep:\n%s", out.String())
 	}
 }

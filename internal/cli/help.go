@@ -33,7 +33,7 @@ The README has the install guides for Claude Code, Cursor, VS Code and Claude De
 `)
 }
 
-const checkUsage = `Usage: bitrix24-chat-mcp check [flags]
+const checkUsage = `Usage: bitrix24-chat-mcp check [--deep] [flags]
 
 Checks what the server would run with: first the whole configuration (the
 same rules the server applies: transport, address and token, booleans and
@@ -43,4 +43,12 @@ configured bot answers. Prints OK, FAILED and NOTE lines; exits 0 only when
 everything needed works, 1 when the portal says no, 2 when the configuration
 itself is wrong. Takes the same flags and variables as the server
 (bitrix24-chat-mcp --help lists them).
+
+  --deep   also read once with each method the tools use (a user search,
+           user.search, im.user.list.get, the recent chats, one chat, a
+           chat search, one membership page, and the bot's view of it when a
+           bot is configured), decode each answer with the tools' own code,
+           and say in plain words which member did not have its documented
+           type: a portal whose answers changed shape is found at setup, not
+           mid-conversation. It only reads; it never writes.
 `
