@@ -286,7 +286,7 @@ func (c *Client) RecentChats(ctx context.Context, offset, limit int) (chats []Ch
 func (c *Client) ChatUserDelete(ctx context.Context, chatID, userID int) error {
 	ok, err := callFor[bool](ctx, c, MethodChatUserDelete, Params{"CHAT_ID": chatID, "USER_ID": userID}, "true")
 	if err == nil && !ok {
-		return &Error{Method: MethodChatUserDelete, Code: CodeBadResponse, Description: "expected result true"}
+		return &Error{Method: MethodChatUserDelete, Code: CodeBadResult, Description: "expected result true"}
 	}
 	return err
 }

@@ -58,6 +58,10 @@ const (
 	// CodeBadResponse is ours, not Bitrix24's: the answer was not the JSON we
 	// expected (an HTML page from a proxy, an empty 502, a truncated body).
 	CodeBadResponse = "BAD_RESPONSE"
+	// CodeBadResult is ours too: a REST answer whose result, or a member a
+	// tool needs (an id), does not have its documented shape. Not the
+	// address's fault, and a retry would meet the same.
+	CodeBadResult = "BAD_RESULT"
 )
 
 // AsError returns the *Error inside err, if any.

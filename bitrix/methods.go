@@ -113,7 +113,7 @@ func (c *Client) ChatUserAdd(ctx context.Context, chatID int, userIDs []int, hid
 	}
 	var ok bool
 	if err := json.Unmarshal(r.Result, &ok); err != nil || !ok {
-		return &Error{Method: MethodChatUserAdd, Code: CodeBadResponse, Description: "expected result true, got " + c.secrets.scrub(truncate(string(r.Result), 80))}
+		return &Error{Method: MethodChatUserAdd, Code: CodeBadResult, Description: "expected result true, got " + c.secrets.scrub(truncate(string(r.Result), 80))}
 	}
 	return nil
 }
@@ -199,7 +199,7 @@ func badResult(method, want string, err error) error {
 	if err != nil {
 		d += ": " + truncate(err.Error(), 120)
 	}
-	return &Error{Method: method, Code: CodeBadResponse, Description: d}
+	return &Error{Method: method, Code: CodeBadResult, Description: d}
 }
 
 func truncate(s string, n int) string {

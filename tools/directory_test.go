@@ -3,6 +3,8 @@ package tools_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
@@ -296,5 +299,35 @@ func TestSystemAccessDeniedIsNotABotHint(t *testing.T) {
 		if strings.Contains(testkit.Text(res), "not a member") {
 			t.Fatalf("%s: the plan's refusal got the bot hint:\n%s", tool, testkit.Text(res))
 		}
+	}
+}
+
+// An answer of the wrong shape where the tool needs the member (a user's
+// id): a tool error naming the method and the member, whose hint does not
+// blame the address; and nothing is written after such a read.
+func TestWrongShapeWhereTheToolNeedsIt(t *testing.T) {
+	p := portaltest.Start(t, nil)
+	changed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, r)
+		body := strings.ReplaceAll(rec.Body.String(), `"id":1269,`, `"id":"not-a-number",`)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write([]byte(body))
+	}))
+	defer changed.Close()
+	env := testkit.PortalEnv(p, map[string]string{"BITRIX24_RATE_LIMIT": "1000", "BITRIX24_RATE_BURST": "1000"})
+	env["BITRIX24_WEBHOOK_URL"] = strings.Replace(env["BITRIX24_WEBHOOK_URL"], strings.TrimSuffix(p.ClientEndpoint(), "/rest/"), changed.URL, 1)
+	a := testkit.Assemble(t, testkit.Config(t, env), app.Options{})
+	c := testkit.InProcess(t, a, mcp.ProtocolVersion20251125)
+	res := testkit.Call(t, c, "list_dialog_users", map[string]any{"dialog_id": "chat2935"})
+	testkit.WantToolError(t, res, "BAD_RESULT", "im.dialog.users.list", "id", "not in the shape its documentation gives")
+	if strings.Contains(testkit.Text(res), "portal URL") {
+		t.Fatalf("the hint blames the address:\n%s", testkit.Text(res))
+	}
+	res = testkit.Call(t, c, "add_chat_users", map[string]any{"chat_id": 2935, "user_ids": []int{1291}})
+	testkit.WantToolError(t, res, "BAD_RESULT")
+	if p.Stats().AddUserCalls != 0 {
+		t.Fatal("a write followed a read that did not decode")
 	}
 }

@@ -38,6 +38,7 @@ var codeHints = map[string]string{
 	"BOT_OWNERSHIP_ERROR":         "That bot was registered by another application (or the configured bot token is not its token); use a bot of this application.",
 	"APP_ID_ERROR":                "That bot was installed by another application; check bot_id and BITRIX24_BOT_CLIENT_ID.",
 	bitrix.CodeBadResponse:        "The portal (or a proxy in front of it) answered with something other than a REST answer; check the portal URL and try again later.",
+	bitrix.CodeBadResult:          "Bitrix24 answered, but not in the shape its documentation gives (the method and member are named above); the address and credentials are fine and a retry will meet the same. Run `bitrix24-chat-mcp check --deep` and tell the server's maintainers.",
 	bitrix.CodeStateStore:         "The server's shared state store (Redis, BITRIX24_STATE_URL) does not answer, and calls fail rather than risk the portal's limit; try again when it is back, or tell the server's operator.",
 }
 

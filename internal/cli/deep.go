@@ -20,7 +20,7 @@ func checkShapes(ctx context.Context, c *bitrix.Client, me *bitrix.CurrentUser, 
 		switch {
 		case err == nil:
 			line("OK", "%s answers and decodes", method)
-		case errors.As(err, &e) && e.Code == bitrix.CodeBadResponse:
+		case errors.As(err, &e) && (e.Code == bitrix.CodeBadResult || e.Code == bitrix.CodeBadResponse):
 			fail("%s did not decode: %s", method, e.Description)
 		case errors.As(err, &e):
 			line("NOTE", "%s answered %s, so its shape could not be checked: %s", method, e.Code, e.Description)
