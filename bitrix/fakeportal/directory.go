@@ -293,7 +293,7 @@ func renderChat(c *Chat, who caller, keys []string) map[string]any {
 			"manage_ui": "member", "manage_settings": "owner", "manage_messages": "member", "can_post": "member"},
 		"is_new": false, "readed_list": readers, "manager_list": managers,
 		"last_message_views": map[string]any{"message_id": last, "first_viewers": []any{}, "count_of_viewers": 0},
-		"dialog_id": "chat" + strconv.Itoa(c.ID)}
+		"dialog_id":          "chat" + strconv.Itoa(c.ID)}
 	out := make(map[string]any, len(keys))
 	for _, k := range keys {
 		out[k] = full[k]
@@ -369,7 +369,7 @@ func (p *Portal) recent(who caller, params map[string]any) (answer, *apiError) {
 	total := -1
 	more := offset+limit < len(mine)
 	return answer{result: map[string]any{"items": items, "hasMore": more, "hasMorePages": more,
-		"copilot": map[string]any{"chats": nil, "messages": nil, "roles": map[string]any{}, "recommendedRoles": []any{}},
+		"copilot":                   map[string]any{"chats": nil, "messages": nil, "roles": map[string]any{}, "recommendedRoles": []any{}},
 		"messagesAutoDeleteConfigs": []any{}}, total: &total}, nil
 }
 

@@ -43,8 +43,8 @@ type Portal struct {
 	last        time.Time
 
 	failRate     float64
-	freePlan     bool      // every method: ACCESS_DENIED, REST only on paid plans
-	endpoints    [2]string // client_endpoint and server_endpoint token answers give; "" for the portal's own
+	freePlan     bool           // every method: ACCESS_DENIED, REST only on paid plans
+	endpoints    [2]string      // client_endpoint and server_endpoint token answers give; "" for the portal's own
 	echo         bool           // error descriptions repeat the request's parameters
 	loseAnswers  map[string]int // lower-case method -> calls whose answer is lost after running
 	tokenLatency time.Duration
