@@ -19,6 +19,7 @@ import (
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/telemetry"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/state"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
@@ -54,6 +55,7 @@ type App struct {
 	Demo    *fakeportal.Portal // the in-process demo portal, with Config.Demo
 	State   *state.Redis       // the store replicas share, with Config.StateURL
 	Metrics *telemetry.Metrics // nil: no metrics
+	Audit   *audit.Log         // nil: no audit trail
 }
 
 // portalName keys the shared state: replicas of the same portal share it.
@@ -130,7 +132,12 @@ func New(cfg *Config, o Options) (*App, error) {
 	client.OnWait(func(ctx context.Context, msg string) {
 		_ = a.MCP.SendLogMessageToClient(ctx, mcp.NewLoggingMessageNotification(mcp.LoggingLevelWarning, "bitrix24", msg))
 	})
-	deps := &tools.Deps{Client: client, Settings: settings, Log: logger}
+	trail, err := audit.Open(cfg.AuditLog)
+	if err != nil {
+		return nil, &UsageError{err.Error()}
+	}
+	a.Audit = trail
+	deps := &tools.Deps{Client: client, Settings: settings, Log: logger, Audit: trail}
 	if a.State != nil {
 		// Replicas share the key that signs confirmations, so an answer may
 		// come back to any of them.

@@ -23,6 +23,8 @@ type Config struct {
 	LogFormat string
 	// MetricsAddr, when set, serves /metrics on a listener of its own.
 	MetricsAddr string
+	// AuditLog is where the audit trail goes ("" off, "stderr", or a file).
+	AuditLog string
 	Transport   string
 	Addr        string
 	Stateless   bool

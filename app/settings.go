@@ -104,6 +104,8 @@ func Settings() []Setting {
 			func(c *Config) *string { return &c.Transport }, "stdio", "http", "sse"),
 		text("addr", "MCP_ADDR", "127.0.0.1:8080", "Listen address for http and sse.",
 			func(c *Config) *string { return &c.Addr }),
+		text("audit-log", "MCP_AUDIT_LOG", "", "Append one JSON line per change, refused change, bot registration, sign-in and sign-out to this file (or stderr). A change whose line cannot be written is not made. Off by default.",
+			func(c *Config) *string { return &c.AuditLog }),
 		{Flag: "metrics-addr", Env: "MCP_METRICS_ADDR", Kind: KindString,
 			Help: "Also serve Prometheus metrics at /metrics on this address (host:port), unauthenticated: for stdio, or a private port. The HTTP transports serve /metrics behind the token anyway.",
 			set: func(c *Config, raw string) error {

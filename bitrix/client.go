@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -103,6 +104,29 @@ func (c *Client) String() string {
 		return fmt.Sprintf("bitrix.Client{portal: %s, auth: webhook of user %s}", c.hook.portal, c.hook.userID)
 	}
 	return fmt.Sprintf("bitrix.Client{endpoint: %s, auth: oauth}", c.oauth.endpointHost())
+}
+
+// Portal is the portal's host, for the audit trail.
+func (c *Client) Portal() string {
+	if c.hook != nil {
+		return c.hook.portal
+	}
+	return c.oauth.endpointHost()
+}
+
+// ActingUser is the Bitrix24 user whose credentials the client uses: the
+// webhook's user, or the OAuth pair's when the token answer named it ("" if
+// not known yet).
+func (c *Client) ActingUser() string {
+	if c.hook != nil {
+		return c.hook.userID
+	}
+	c.oauth.mu.Lock()
+	defer c.oauth.mu.Unlock()
+	if c.oauth.userID > 0 {
+		return strconv.Itoa(c.oauth.userID)
+	}
+	return ""
 }
 
 // OnWait registers a function told about waits on rate limits (for example to

@@ -45,6 +45,7 @@ type oauthState struct {
 	// else Bitrix24's server, regional as its server_endpoint says.
 	tokenURL     string
 	followServer bool
+	userID       int // who the pair acts as, when an answer said
 }
 
 // tokenFile is what BITRIX24_TOKEN_FILE holds.
@@ -53,6 +54,7 @@ type tokenFile struct {
 	RefreshToken   string    `json:"refresh_token"`
 	ClientEndpoint string    `json:"client_endpoint,omitempty"`
 	TokenURL       string    `json:"token_url,omitempty"` // the regional OAuth server's, from server_endpoint
+	UserID         int       `json:"user_id,omitempty"`   // who signed in
 	ExpiresAt      time.Time `json:"expires_at,omitempty"`
 	SavedAt        time.Time `json:"saved_at"`
 	// Origin fingerprints the configured refresh token this pair descends
@@ -244,6 +246,9 @@ func (o *oauthState) descends(f *tokenFile) bool {
 
 func (o *oauthState) adopt(f *tokenFile) {
 	o.access, o.refreshT = Secret(f.AccessToken), Secret(f.RefreshToken)
+	if f.UserID > 0 {
+		o.userID = f.UserID
+	}
 	if f.ClientEndpoint != "" && samePortal(f.ClientEndpoint, o.cfg.ClientEndpoint) {
 		o.endpoint = withSlash(f.ClientEndpoint)
 	}
@@ -313,13 +318,14 @@ func (o *oauthState) endpointHost() string {
 }
 
 type tokenAnswer struct {
-	AccessToken      string `json:"access_token"`
-	RefreshToken     string `json:"refresh_token"`
-	ExpiresIn        int64  `json:"expires_in"`
-	ClientEndpoint   string `json:"client_endpoint"`
-	ServerEndpoint   string `json:"server_endpoint"`
-	Error            string `json:"error"`
-	ErrorDescription string `json:"error_description"`
+	AccessToken      string  `json:"access_token"`
+	RefreshToken     string  `json:"refresh_token"`
+	ExpiresIn        int64   `json:"expires_in"`
+	ClientEndpoint   string  `json:"client_endpoint"`
+	ServerEndpoint   string  `json:"server_endpoint"`
+	UserID           FlexInt `json:"user_id"`
+	Error            string  `json:"error"`
+	ErrorDescription string  `json:"error_description"`
 }
 
 // refreshTimeout bounds one refresh, whoever is waiting for it.
@@ -425,6 +431,9 @@ func (o *oauthState) ask(req *http.Request) error {
 	}
 	o.secrets.add(ans.AccessToken, ans.RefreshToken)
 	o.access, o.refreshT = Secret(ans.AccessToken), Secret(ans.RefreshToken)
+	if ans.UserID > 0 {
+		o.userID = int(ans.UserID)
+	}
 	switch {
 	case ans.ClientEndpoint == "":
 	case samePortal(ans.ClientEndpoint, o.cfg.ClientEndpoint):
@@ -441,7 +450,7 @@ func (o *oauthState) ask(req *http.Request) error {
 	}
 	o.log.Info("refreshed the OAuth access token")
 	if o.store != nil {
-		f := tokenFile{AccessToken: ans.AccessToken, RefreshToken: ans.RefreshToken, ClientEndpoint: o.endpoint, TokenURL: o.tokenURL,
+		f := tokenFile{AccessToken: ans.AccessToken, RefreshToken: ans.RefreshToken, ClientEndpoint: o.endpoint, TokenURL: o.tokenURL, UserID: o.userID,
 			SavedAt: time.Now().UTC(), Origin: fingerprint(o.cfg.RefreshToken)}
 		if ans.ExpiresIn > 0 {
 			f.ExpiresAt = f.SavedAt.Add(time.Duration(ans.ExpiresIn) * time.Second)

@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
 )
 
 // membershipChange is what add_chat_users and remove_chat_users tell the
@@ -44,7 +45,12 @@ type membershipOutcome struct {
 // it is (a refusal, a Bitrix24 error, a declined or pending confirmation).
 func changeMembership(ctx context.Context, d *Deps, c membershipChange) (membershipOutcome, *mcp.CallToolResult) {
 	var out membershipOutcome
+	entry := audit.Entry{ChatID: c.chatID, UserIDs: c.users}
 	if refused := d.allowedChat(c.chatID); refused != nil {
+		entry.Event, entry.Outcome, entry.Reason = audit.Refused, "refused", "BITRIX24_ALLOWED_CHAT_IDS"
+		if err := d.audit(ctx, entry); err != nil {
+			return out, auditFailed(err)
+		}
 		return out, refused
 	}
 	dialog := fmt.Sprintf("chat%d", c.chatID)
@@ -71,12 +77,40 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 	}
 	if q := c.question(ctx, todo, names); q != "" {
 		switch answer, ask := confirmChange(ctx, d, q); answer {
-		case askingFirst, refused:
+		case askingFirst:
 			return out, ask
-		case declined:
+		case refused, declined:
+			entry.Event, entry.Outcome, entry.Reason = audit.Refused, "refused", "the confirmation was declined"
+			if answer == refused {
+				entry.Reason = "the confirmation did not verify"
+			}
+			if err := d.audit(ctx, entry); err != nil {
+				return out, auditFailed(err)
+			}
+			if ask != nil {
+				return out, ask
+			}
 			return out, errorResult(fmt.Sprintf("The %s for %s was declined by the user; nothing was sent to Bitrix24.", c.verb, dialog))
 		}
 	}
+
+	// The trail first: a change whose line cannot be written is not made.
+	entry.Event, entry.Outcome, entry.UserIDs = audit.Write, "attempt", todo
+	if err := d.audit(ctx, entry); err != nil {
+		return out, auditFailed(err)
+	}
+	defer func() {
+		entry.Outcome, entry.Changed = "done", out.changed
+		for _, n := range out.notChanged {
+			entry.NotChanged = append(entry.NotChanged, n.ID)
+		}
+		if out.changed == nil && out.notChanged == nil {
+			entry.Outcome = "unknown or refused by Bitrix24"
+		}
+		if err := d.audit(context.WithoutCancel(ctx), entry); err != nil {
+			d.Log.Error("the audit log could not take a change's outcome", "error", err)
+		}
+	}()
 
 	failed, lost, fatal := c.write(ctx, todo)
 	if fatal != nil {
@@ -166,4 +200,9 @@ func orEmpty[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// auditFailed refuses a change whose audit line could not be written.
+func auditFailed(err error) *mcp.CallToolResult {
+	return errorResult(fmt.Sprintf("The change was not made: the audit log could not be written (%v). Nothing was sent to Bitrix24; tell the server's operator.", err))
 }

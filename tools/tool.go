@@ -14,8 +14,10 @@ import (
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
 )
 
 // Settings are the server-side limits and defaults the tools obey. Secrets
@@ -46,6 +48,24 @@ type Deps struct {
 	// share (with a shared state store). Nil means a random key of this
 	// server's own, made at Register.
 	ConfirmKey func(ctx context.Context) ([]byte, error)
+	// Audit is the trail of changes and refusals (nil: off).
+	Audit *audit.Log
+}
+
+// audit writes one line of the trail, with who acted, through which client,
+// for which call.
+func (d *Deps) audit(ctx context.Context, e audit.Entry) error {
+	if d.Audit == nil {
+		return nil
+	}
+	e.Portal, e.UserID, e.RequestID = d.Client.Portal(), d.Client.ActingUser(), audit.RequestID(ctx)
+	e.Tool = callFrom(ctx).req.Params.Name
+	if info := server.RequestProtocolInfoFromContext(ctx); info != nil && info.ClientInfo != nil {
+		e.Client = info.ClientInfo.Name
+	} else if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
+		e.Client = s.GetClientInfo().Name
+	}
+	return d.Audit.Write(e)
 }
 
 func (d *Deps) confirmKey(ctx context.Context) ([]byte, error) { return d.ConfirmKey(ctx) }

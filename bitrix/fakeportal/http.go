@@ -1,11 +1,14 @@
 package fakeportal
 
 import (
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,6 +42,10 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.Trim(r.URL.Path, "/")
 	if path == "oauth/token" {
 		p.serveToken(w, r)
+		return
+	}
+	if path == "oauth/authorize" {
+		p.serveAuthorize(w, r)
 		return
 	}
 	parts := strings.Split(path, "/")
@@ -198,7 +205,15 @@ func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 401, map[string]any{"error": "invalid_client", "error_description": "Invalid client credentials"})
 		return
 	}
-	if q.Get("grant_type") != "refresh_token" || q.Get("refresh_token") == "" || q.Get("refresh_token") != p.refresh {
+	switch grant := q.Get("grant_type"); {
+	case grant == "authorization_code":
+		c, ok := p.codes[q.Get("code")]
+		delete(p.codes, q.Get("code")) // one use
+		if !ok || time.Now().After(c.expires) {
+			writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "Invalid authorization code"})
+			return
+		}
+	case grant != "refresh_token" || q.Get("refresh_token") == "" || q.Get("refresh_token") != p.refresh:
 		writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
 		return
 	}
@@ -219,6 +234,35 @@ func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
 		"domain": p.fix.Portal, "member_id": "fake-member", "scope": strings.Join(p.fix.Scopes, ","),
 		"user_id": o.UserID, "status": "L",
 	})
+}
+
+// serveAuthorize is Bitrix24's /oauth/authorize/: the person (the consent
+// user, the OAuth seed's by default) grants the application access, and the
+// browser goes to the redirect URI from the application's settings with a
+// code that lives 30 seconds, and the state it came with.
+func (p *Portal) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r.URL.Query().Get("client_id") != p.fix.OAuth.ClientID || p.redirectURI == "" {
+		http.Error(w, "unknown application", http.StatusBadRequest)
+		return
+	}
+	b := make([]byte, 12)
+	_, _ = crand.Read(b)
+	code := hex.EncodeToString(b)
+	p.codes[code] = authCode{expires: time.Now().Add(30 * time.Second)}
+	target, _ := url.Parse(p.redirectURI)
+	q := target.Query()
+	q.Set("code", code)
+	if s := r.URL.Query().Get("state"); s != "" {
+		q.Set("state", s)
+	}
+	q.Set("domain", p.fix.Portal)
+	q.Set("member_id", "fake-member")
+	q.Set("scope", strings.Join(p.fix.Scopes, ","))
+	q.Set("server_domain", "oauth.bitrix.info")
+	target.RawQuery = q.Encode()
+	http.Redirect(w, r, target.String(), http.StatusFound)
 }
 
 func (p *Portal) dispatch(who caller, method string, params map[string]any) (answer, *apiError) {

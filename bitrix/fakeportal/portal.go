@@ -43,8 +43,10 @@ type Portal struct {
 	last        time.Time
 
 	failRate     float64
-	freePlan     bool           // every method: ACCESS_DENIED, REST only on paid plans
-	endpoints    [2]string      // client_endpoint and server_endpoint token answers give; "" for the portal's own
+	freePlan     bool      // every method: ACCESS_DENIED, REST only on paid plans
+	endpoints    [2]string // client_endpoint and server_endpoint token answers give; "" for the portal's own
+	redirectURI  string    // the OAuth application's redirect URI (its settings)
+	codes        map[string]authCode
 	echo         bool           // error descriptions repeat the request's parameters
 	loseAnswers  map[string]int // lower-case method -> calls whose answer is lost after running
 	tokenLatency time.Duration
@@ -84,7 +86,7 @@ func WithSeed(seed uint64) Option {
 // New builds a portal from a fixture (which it copies).
 func New(f *Fixture, opts ...Option) *Portal {
 	p := &Portal{fix: *f, users: map[int]*User{}, chats: map[int]*Chat{}, bots: map[int]*Bot{},
-		hidden: map[[2]int]bool{}, expired: map[string]bool{}, apiPause: map[string]time.Time{}, loseAnswers: map[string]int{},
+		hidden: map[[2]int]bool{}, expired: map[string]bool{}, codes: map[string]authCode{}, apiPause: map[string]time.Time{}, loseAnswers: map[string]int{},
 		rng: rand.New(rand.NewPCG(1, 2)), stats: Stats{ByMethod: map[string]int{}, InBatch: map[string]int{}}}
 	for i := range f.Users {
 		u := f.Users[i]
@@ -207,4 +209,14 @@ func (p *Portal) Secrets() []string {
 		}
 	}
 	return nonEmpty
+}
+
+type authCode struct{ expires time.Time }
+
+// SetRedirectURI sets the OAuth application's redirect URI, as its
+// settings in Bitrix24 would: where /oauth/authorize/ sends the browser.
+func (p *Portal) SetRedirectURI(u string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.redirectURI = u
 }

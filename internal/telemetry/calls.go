@@ -11,17 +11,9 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
-
-type requestIDKey struct{}
-
-// RequestID is the id of the tool call ctx belongs to ("" outside one): it
-// is in the call's log line, and in its audit line when there is one.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
 
 // Calls is the tool middleware that sees every call end: it logs one line
 // at info (tool, outcome, duration, portal requests, request id) and counts
@@ -32,7 +24,7 @@ func Calls(log *slog.Logger, m *Metrics) server.ToolHandlerMiddleware {
 			b := make([]byte, 8)
 			_, _ = rand.Read(b)
 			id := hex.EncodeToString(b)
-			ctx = context.WithValue(ctx, requestIDKey{}, id)
+			ctx = audit.WithRequestID(ctx, id) // the same id in the audit lines
 			ctx, report := tools.WithReport(ctx)
 			ctx, requests := bitrix.CountRequests(ctx)
 			began := time.Now()
