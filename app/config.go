@@ -145,6 +145,10 @@ func (c *Config) resolveCredentials() error {
 // BITRIX24_TOKEN_FILE is not set: one file per portal in the user's config
 // directory, so that a restart, `check` and a second client on the same
 // machine all find the live pair. "" when there is no config directory.
+// DefaultTokenFile is where the OAuth pair of the portal at endpoint lives
+// when BITRIX24_TOKEN_FILE is not set (login writes it there).
+func DefaultTokenFile(endpoint string) string { return defaultTokenFile(endpoint) }
+
 func defaultTokenFile(endpoint string) string {
 	dir, err := os.UserConfigDir()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
 )
 
 const botUsage = `Usage: bitrix24-chat-mcp bot register [--code CODE] [--name NAME] [settings flags]
@@ -73,9 +74,17 @@ func runBot(args []string, env Env) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	token := newBotToken()
+	entry := audit.Entry{Event: audit.Register, Portal: a.Client.Portal(), UserID: a.Client.ActingUser(), Outcome: "attempt", Reason: "code " + code}
+	if err := a.Audit.Write(entry); err != nil {
+		return fmt.Errorf("not registered: the audit log could not be written: %w", err)
+	}
 	bot, err := a.Client.BotRegister(ctx, code, name, token)
 	if err != nil {
 		return fmt.Errorf("registering the bot failed: %s", explain(err))
+	}
+	entry.Outcome, entry.Reason = "done", fmt.Sprintf("bot %d (code %s)", bot.ID, code)
+	if err := a.Audit.Write(entry); err != nil {
+		fmt.Fprintln(stderr, "the audit log could not take the registration:", err)
 	}
 	fmt.Fprintf(stdout, "# Bot %q (code %s) is registered. Add to the server's configuration:\n", name, code)
 	fmt.Fprintf(stdout, "BITRIX24_BOT_ID=%d\n", bot.ID)

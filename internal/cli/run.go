@@ -1,5 +1,5 @@
 // Package cli is the command line: serve (the default), check, bot register,
-// health, version and help, one file each. Commands return errors; main maps them to
+// login and logout, health, version and help, a file each. Commands return errors; main maps them to
 // exit statuses (an *app.UsageError is 2, ErrReported and others 1).
 package cli
 
@@ -43,6 +43,10 @@ func Run(args []string, env Env) error {
 			return runBot(args[1:], env)
 		case "health":
 			return runHealth(args[1:], env)
+		case "login":
+			return runLogin(args[1:], env)
+		case "logout":
+			return runLogout(args[1:], env)
 		case "version":
 			fmt.Fprintln(env.Stdout, env.Build.Line())
 			return nil
