@@ -24,11 +24,11 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on a listener of its own.
 	MetricsAddr string
 	// AuditLog is where the audit trail goes ("" off, "stderr", or a file).
-	AuditLog string
-	Transport   string
-	Addr        string
-	Stateless   bool
-	AuthToken   bitrix.Secret
+	AuditLog  string
+	Transport string
+	Addr      string
+	Stateless bool
+	AuthToken bitrix.Secret
 
 	StateURL       string   // redis:// store replicas share; "" = in-process state
 	AllowedOrigins []string // browser origins the HTTP transports answer

@@ -46,7 +46,9 @@ func TestLoginAndLogout(t *testing.T) {
 	login := func(stdin io.Reader) (chan int, *testkit.LockedBuffer, *testkit.LockedBuffer) {
 		stdout, stderr := &testkit.LockedBuffer{}, &testkit.LockedBuffer{}
 		done := make(chan int, 1)
-		go func() { done <- run([]string{"login", "--no-browser", "--listen", addr}, getenv, stdin, stdout, stderr) }()
+		go func() {
+			done <- run([]string{"login", "--no-browser", "--listen", addr}, getenv, stdin, stdout, stderr)
+		}()
 		return done, stdout, stderr
 	}
 	authURL := func(stderr *testkit.LockedBuffer) string {
