@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
 )
 
@@ -440,16 +441,7 @@ func TestFakePortalAnswersAsDocumented(t *testing.T) {
 			t.Errorf("%s: no documented example or no request", m)
 			continue
 		}
-		body := map[string]any{}
-		for k, v := range params {
-			switch v {
-			case "TOKEN":
-				v = fix.Bots[0].Token
-			case "CLIENT":
-				v = fix.Bots[0].ClientID
-			}
-			body[k] = v
-		}
+		body := withCredentials(params, fix)
 		raw, _ := json.Marshal(body)
 		resp, err := http.Post(p.WebhookURL()+m, "application/json", bytes.NewReader(raw))
 		if err != nil {
@@ -505,16 +497,7 @@ func TestFakePortalErrorsAsDocumented(t *testing.T) {
 			t.Errorf("%s: no documented error example", m)
 			continue
 		}
-		body := map[string]any{}
-		for k, v := range params {
-			switch v {
-			case "TOKEN":
-				v = fix.Bots[0].Token
-			case "CLIENT":
-				v = fix.Bots[0].ClientID
-			}
-			body[k] = v
-		}
+		body := withCredentials(params, fix)
 		if f, ok := body["fields"].(map[string]any); ok && f["botToken"] == "TOKEN" {
 			f["botToken"] = "0123456789abcdef0123456789abcdef"
 		}
@@ -589,4 +572,20 @@ func TestDocumentedParameters(t *testing.T) {
 			}
 		}
 	}
+}
+
+// withCredentials fills the fixture's bot token and CLIENT_ID into a
+// request's parameters where they say TOKEN and CLIENT.
+func withCredentials(params map[string]any, fix fakeportal.Fixture) map[string]any {
+	body := map[string]any{}
+	for k, v := range params {
+		switch v {
+		case "TOKEN":
+			v = fix.Bots[0].Token
+		case "CLIENT":
+			v = fix.Bots[0].ClientID
+		}
+		body[k] = v
+	}
+	return body
 }

@@ -138,12 +138,6 @@ func (p *Portal) dialogUsersList(who caller, params map[string]any) (answer, *ap
 
 // renderUser writes a user the way the portal does, false for unset dates and phones.
 func renderUser(u *User) map[string]any {
-	orFalse := func(s string) any {
-		if s == "" {
-			return false
-		}
-		return s
-	}
 	var phones any = false
 	if len(u.Phones) > 0 {
 		phones = u.Phones
@@ -175,6 +169,14 @@ func renderUser(u *User) map[string]any {
 	}
 }
 
+// orFalse writes an unset date the portal's way: false.
+func orFalse(s string) any {
+	if s == "" {
+		return false
+	}
+	return s
+}
+
 // lastActivity is a datetime, as im.dialog.users.list and im.user.list.get
 // document it (never false): a user who never logged in shows their
 // registration.
@@ -189,12 +191,6 @@ func lastActivity(u *User) string {
 // type, e-mail or website; birthday DD-MM or false; phones with all three
 // numbers, or false (im-search-user-list.md).
 func renderSearchUser(u *User) map[string]any {
-	orFalse := func(s string) any {
-		if s == "" {
-			return false
-		}
-		return s
-	}
 	var phones any = false
 	if len(u.Phones) > 0 {
 		phones = map[string]any{"work_phone": u.Phones["work_phone"], "personal_mobile": u.Phones["personal_mobile"],
@@ -220,12 +216,6 @@ func renderSearchUser(u *User) map[string]any {
 // renderBotChatUser writes a user as imbot.v2 does (camelCase; type
 // employee for ordinary users; chat-user-list.md).
 func renderBotChatUser(u *User) map[string]any {
-	orFalse := func(s string) any {
-		if s == "" {
-			return false
-		}
-		return s
-	}
 	var phones any = false
 	if len(u.Phones) > 0 {
 		camel := map[string]any{}
