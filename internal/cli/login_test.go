@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,16 +16,6 @@ import (
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // login: Bitrix24's sign-in page sends the browser to the redirect URI in
 // the application's settings; the code is traded at once, the pair saved
 // 0600 where the server reads it, the sign-in audited. A forged state is
@@ -35,7 +24,7 @@ func TestLoginAndLogout(t *testing.T) {
 	p := portaltest.Start(t, nil)
 	f := p.Fixture()
 	dir := t.TempDir()
-	addr := freeLoopback(t)
+	addr := testkit.FreeAddr(t)
 	p.SetRedirectURI("http://" + addr + "/callback")
 	env := map[string]string{
 		"BITRIX24_CLIENT_ENDPOINT": p.ClientEndpoint(), "BITRIX24_CLIENT_ID": f.OAuth.ClientID, "BITRIX24_CLIENT_SECRET": f.OAuth.ClientSecret,
