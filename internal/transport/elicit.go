@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -69,8 +71,21 @@ func (t *callTracker) elicit(ctx context.Context, sessionID string, params *mcp.
 		t.mu.Unlock()
 	}()
 	request := map[string]any{"jsonrpc": "2.0", "id": id, "method": mcp.MethodElicitationCreate, "params": params}
-	if err := t.send(sessionID, request); err != nil {
-		return nil, err
+	// The stream's queue may be full for a moment (a burst of answers): try
+	// for a second before giving up on asking.
+	for tries := 0; ; tries++ {
+		err := t.send(sessionID, request)
+		if err == nil {
+			break
+		}
+		if tries == 20 || !strings.Contains(err.Error(), "queue full") {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	select {
 	case <-ctx.Done():
