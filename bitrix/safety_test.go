@@ -77,12 +77,14 @@ func TestOperatingPauseIsCapped(t *testing.T) {
 // A portal (or a proxy) that answers more rows than asked for does not get
 // them through: pages are cut to their limit.
 func TestOversizedPagesAreTrimmed(t *testing.T) {
+	t.Parallel()
+	rows := make([]map[string]any, 60001)
+	for i := range rows {
+		rows[i] = map[string]any{"id": i + 1, "name": fmt.Sprint("user ", i+1), "active": true, "type": "user"}
+	}
+	body, _ := json.Marshal(map[string]any{"result": rows, "total": len(rows), "next": len(rows)})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rows := make([]map[string]any, 60001)
-		for i := range rows {
-			rows[i] = map[string]any{"id": i + 1, "name": fmt.Sprint("user ", i+1), "active": true, "type": "user"}
-		}
-		json.NewEncoder(w).Encode(map[string]any{"result": rows, "total": len(rows), "next": len(rows)})
+		w.Write(body)
 	}))
 	defer srv.Close()
 	c, err := bitrix.New(fastRetries(bitrix.Config{WebhookURL: bitrix.Secret(srv.URL + "/rest/1/abcdefgh/")}))
