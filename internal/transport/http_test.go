@@ -426,9 +426,26 @@ func TestUnexpectedNoticesKeepTheSession(t *testing.T) {
 			}
 		}
 	}
+	// A GET stream the client opens and never reads does not hold its calls up.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	get, _ := http.NewRequestWithContext(ctx, "GET", ns.url+"/mcp", nil)
+	for k, v := range map[string]string{"Authorization": "Bearer " + testToken, "Accept": "text/event-stream", "Mcp-Session-Id": h["Mcp-Session-Id"], "Mcp-Protocol-Version": "2025-11-25"} {
+		get.Header.Set(k, v)
+	}
+	if stream, err := http.DefaultClient.Do(get); err == nil {
+		defer stream.Body.Close() // never read
+	}
 	resp = request(t, "POST", ns.url+"/mcp", h, toolCall(5, "chat2935"))
 	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !strings.Contains(string(body), "Alexander Smith") {
 		t.Fatalf("the session after the notices: %d %s", resp.StatusCode, body)
+	}
+	// An early DELETE ends the session; the next call is told so, and a new
+	// session works.
+	del := map[string]string{"Authorization": "Bearer " + testToken, "Mcp-Session-Id": h["Mcp-Session-Id"], "Mcp-Protocol-Version": "2025-11-25"}
+	request(t, "DELETE", ns.url+"/mcp", del, "")
+	if resp := request(t, "POST", ns.url+"/mcp", h, toolCall(6, "chat2935")); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a call after DELETE: %d", resp.StatusCode)
 	}
 	// Legacy SSE.
 	c := openSSE(t, ns)
