@@ -75,6 +75,7 @@ func TestStartupErrors(t *testing.T) {
 		{[]string{"BITRIX24_DEMO=true"}, []string{"--transport", "http", "--addr", "0.0.0.0:0"}, "MCP_AUTH_TOKEN"},
 		{[]string{"BITRIX24_DEMO=true"}, []string{"--transport", "sse", "--addr", "0.0.0.0:0"}, "MCP_AUTH_TOKEN"},
 		{nil, []string{"bot", "register", "--code"}, "--code needs a value"},
+		{[]string{"BITRIX24_DEMO=true", "MCP_STATE_KEY=secretcode-too-short"}, nil, "MCP_STATE_KEY"},
 	} {
 		env := map[string]string{}
 		for _, kv := range tc.env {

@@ -94,8 +94,15 @@ func New(cfg *Config, o Options) (*App, error) {
 		if err != nil {
 			return nil, &UsageError{"BITRIX24_STATE_URL: " + err.Error()}
 		}
+		if cfg.StateKey != nil {
+			if err := r.WithKey(cfg.StateKey); err != nil {
+				return nil, &UsageError{"MCP_STATE_KEY: " + err.Error()}
+			}
+		} else if bcfg.OAuth != nil {
+			logger.Warn("the OAuth pair is kept in the shared store unsealed: set MCP_STATE_KEY (openssl rand -hex 32) on every replica to seal it")
+		}
 		a.State, bcfg.Shared = r, r
-		logger.Info("sharing the rate limit, method pauses and OAuth pair with other replicas", "store", r.String())
+		logger.Info("sharing the rate limit, method pauses and OAuth pair with other replicas", "store", r.String(), "sealed", r.Sealed())
 	}
 	client, err := bitrix.New(bcfg)
 	if err != nil {

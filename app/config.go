@@ -24,7 +24,9 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on a listener of its own.
 	MetricsAddr string
 	// AuditLog is where the audit trail goes ("" off, "stderr", or a file).
-	AuditLog  string
+	AuditLog string
+	// StateKey seals the OAuth pair kept in the shared store (MCP_STATE_KEY).
+	StateKey  []byte
 	Transport string
 	Addr      string
 	Stateless bool

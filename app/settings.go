@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/state"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
 
@@ -129,6 +130,16 @@ func Settings() []Setting {
 				}
 				c.StateURL = raw
 				return nil
+			}},
+		{Env: "MCP_STATE_KEY", Secret: true, Kind: KindString,
+			Help: "32 bytes (64 hex characters, or base64) that seal the OAuth pair replicas keep in Redis (AES-256-GCM); every replica needs the same. openssl rand -hex 32.",
+			set: func(c *Config, raw string) error {
+				if raw == "" {
+					return nil
+				}
+				key, err := state.ParseKey(raw)
+				c.StateKey = key
+				return err
 			}},
 		{Flag: "allowed-origins", Env: "MCP_ALLOWED_ORIGINS", Kind: KindString,
 			Help: "Comma list of browser origins (https://app.example.com) that may use the HTTP transports; a request from any other Origin gets 403.",

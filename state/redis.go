@@ -8,6 +8,7 @@ package state
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -22,8 +23,9 @@ import (
 // Redis is the shared state of one portal's replicas.
 type Redis struct {
 	rdb    *redis.Client
-	prefix string // keys of this portal: "b24mcp:{portal}:" (one hash slot)
-	name   string // redis://host:port/db, never the password
+	prefix string      // keys of this portal: "b24mcp:{portal}:" (one hash slot)
+	name   string      // redis://host:port/db, never the password
+	aead   cipher.AEAD // seals the OAuth pair (seal.go); nil: kept as is
 }
 
 const (
@@ -201,7 +203,8 @@ func (r *Redis) LoadTokens(ctx context.Context) ([]byte, int64, error) {
 	if !ok {
 		return nil, version, nil
 	}
-	return []byte(pair), version, nil
+	plain, err := r.open([]byte(pair))
+	return plain, version, err
 }
 
 // storeScript writes the pair only over the version the writer read.
@@ -213,7 +216,11 @@ return v + 1
 
 // StoreTokens implements bitrix.SharedState.
 func (r *Redis) StoreTokens(ctx context.Context, pair []byte, version int64) error {
-	return storeScript.Run(ctx, r.rdb, []string{r.key("oauth")}, pair, version).Err()
+	sealed, err := r.seal(pair)
+	if err != nil {
+		return err
+	}
+	return storeScript.Run(ctx, r.rdb, []string{r.key("oauth")}, sealed, version).Err()
 }
 
 func randomID() string {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
@@ -249,4 +251,76 @@ func TestSharedKey(t *testing.T) {
 	if _, err := r.SharedKey(context.Background(), "confirm"); err == nil || !strings.Contains(err.Error(), "did not answer") {
 		t.Fatalf("with the store away: %v", err)
 	}
+}
+
+// With MCP_STATE_KEY the OAuth pair is sealed in Redis: replicas with the
+// key read it, the stored value holds no token, a replica without the key
+// or with another is told so, and a pair stored before the key was set is
+// still read (and sealed on its next write).
+func TestTheOAuthPairIsSealed(t *testing.T) {
+	t.Parallel()
+	redis := testkit.StartRedis(t)
+	ctx := context.Background()
+	open := func(key string) *state.Redis {
+		r, err := state.NewRedis(redis.URL, "sealed.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		if key != "" {
+			k, err := state.ParseKey(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.WithKey(k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r
+	}
+	const key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	plain, a, b := open(""), open(key), open(key)
+	pair := []byte(`{"access_token":"secret-access-1","refresh_token":"secret-refresh-1"}`)
+	if err := plain.StoreTokens(ctx, pair, 0); err != nil { // before the key was set
+		t.Fatal(err)
+	}
+	if got, v, err := a.LoadTokens(ctx); err != nil || string(got) != string(pair) || v != 1 {
+		t.Fatalf("an unsealed pair: %s %d %v", got, v, err)
+	}
+	pair2 := []byte(`{"access_token":"secret-access-2","refresh_token":"secret-refresh-2"}`)
+	if err := a.StoreTokens(ctx, pair2, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := b.LoadTokens(ctx); err != nil || string(got) != string(pair2) {
+		t.Fatalf("another replica with the key: %s %v", got, err)
+	}
+	raw := redisRaw(t, redis.URL, "b24mcp:{sealed.test}:oauth", "pair")
+	if strings.Contains(raw, "secret-") || !strings.HasPrefix(raw, "b24seal:v1:") {
+		t.Fatalf("the stored value: %.80s", raw)
+	}
+	if _, _, err := plain.LoadTokens(ctx); err == nil || !strings.Contains(err.Error(), "set MCP_STATE_KEY") {
+		t.Fatalf("without the key: %v", err)
+	}
+	other := open("ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100")
+	if _, _, err := other.LoadTokens(ctx); err == nil || !strings.Contains(err.Error(), "another key sealed it") {
+		t.Fatalf("with another key: %v", err)
+	}
+	for _, bad := range []string{"short", "00112233", strings.Repeat("z", 64)} {
+		if _, err := state.ParseKey(bad); err == nil {
+			t.Fatalf("%q was taken as a key", bad)
+		}
+	}
+}
+
+// redisRaw reads one hash field as stored.
+func redisRaw(t *testing.T, url, key, field string) string {
+	t.Helper()
+	opt, _ := goredis.ParseURL(url)
+	c := goredis.NewClient(opt)
+	defer c.Close()
+	v, err := c.HGet(context.Background(), key, field).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
