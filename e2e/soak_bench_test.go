@@ -46,7 +46,7 @@ func BenchmarkSoak(b *testing.B) {
 		fmt.Printf("| %s | %d sessions opened, %d refused at the cap | %.1f MiB |\n", sc.label, ok, refused, rss)
 	}
 	accepted, refused, latency, rss := sseFlood(b, bin, 20000)
-	fmt.Printf("| one SSE session posts 20,000 tool calls | %d run (at most 32 at once), %d refused on the stream; another client's get_bot_chat meanwhile: %s | %.1f MiB |\n",
+	fmt.Printf("| one SSE session posts 20,000 tool calls | %d run (at most 32 at once, 96 more waiting), %d refused on the stream; another client's get_bot_chat meanwhile: %s | %.1f MiB |\n",
 		accepted, refused, latency, rss)
 	fmt.Println()
 }
