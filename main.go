@@ -5,12 +5,9 @@ package main
 
 import (
 	_ "embed"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 
-	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/cli"
 )
 
@@ -38,24 +35,5 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		Build:       cli.Build{Version: version, Commit: commit, Date: date},
 		DemoFixture: demoFixture,
 	})
-	return exitStatus(err, stderr)
-}
-
-// exitStatus maps a command's error to the exit status: 0; 2 for a
-// configuration mistake; 1 for a failure, said on stderr unless the command
-// said it already.
-func exitStatus(err error, stderr io.Writer) int {
-	var usage *app.UsageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintln(stderr, err)
-		return 2
-	case errors.Is(err, cli.ErrReported):
-		return 1
-	default:
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
+	return cli.ExitStatus(err, stderr)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/transport"
 )
 
 const loginUsage = `Usage: bitrix24-chat-mcp login [--listen HOST:PORT] [--no-browser]
@@ -69,7 +70,7 @@ func runLogin(args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	if host, _, err := net.SplitHostPort(listen); err != nil || !isLoopbackHost(host) {
+	if host, _, err := net.SplitHostPort(listen); err != nil || !transport.IsLoopback(host) {
 		return &app.UsageError{Msg: fmt.Sprintf("login: --listen %s must be a loopback host:port (the code must not cross the network)", listen)}
 	}
 	state := randomHex(16)
@@ -188,7 +189,7 @@ func oauthSettings(env Env) (bitrix.OAuthConfig, string, error) {
 	if len(missing) > 0 {
 		return o, "", &app.UsageError{Msg: "login needs the OAuth application: set " + strings.Join(slices.Sorted(slices.Values(missing)), ", ") + " (see login --help)"}
 	}
-	if u, err := url.Parse(o.ClientEndpoint); err != nil || u.Host == "" || u.Scheme != "https" && !isLoopbackHost(u.Hostname()) {
+	if u, err := url.Parse(o.ClientEndpoint); err != nil || u.Host == "" || u.Scheme != "https" && !transport.IsLoopback(u.Hostname()) {
 		return o, "", &app.UsageError{Msg: "BITRIX24_CLIENT_ENDPOINT must be https://PORTAL/rest/"}
 	}
 	file := strings.TrimSpace(env.Getenv("BITRIX24_TOKEN_FILE"))
@@ -237,14 +238,6 @@ func hostOf(raw string) string {
 		return u.Host
 	}
 	return ""
-}
-
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // openBrowser asks the desktop to open u; where none answers, the printed

@@ -1,6 +1,6 @@
 // Package cli is the command line: serve (the default), check, bot register,
 // login and logout, health, version and help, a file each. Commands return errors; main maps them to
-// exit statuses (an *app.UsageError is 2, ErrReported and others 1).
+// exit statuses with ExitStatus (an *app.UsageError is 2, others 1).
 package cli
 
 import (
@@ -27,6 +27,25 @@ type Env struct {
 	// DemoFixture seeds --demo's in-process portal (the binary embeds
 	// testdata/portal.json).
 	DemoFixture []byte
+}
+
+// ExitStatus maps a command's error to the process's exit status: 0; 2 for
+// a configuration mistake; 1 for a failure, said on stderr unless the
+// command said it already.
+func ExitStatus(err error, stderr io.Writer) int {
+	var usage *app.UsageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintln(stderr, err)
+		return 2
+	case errors.Is(err, ErrReported):
+		return 1
+	default:
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 }
 
 // ErrReported ends a command that has already said why it failed (check's
