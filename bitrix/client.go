@@ -44,6 +44,8 @@ type Client struct {
 	lastOK atomic.Int64 // unix nanoseconds of the last answer without an error
 
 	shapes shapes // members that did not decode as documented (decode.go)
+
+	parent *Client // the server's client a signed-in person's shares its limit with (ForUser)
 }
 
 // LastOK is when the portal last answered a request without an error (zero
@@ -135,7 +137,11 @@ func (c *Client) OnWait(f func(ctx context.Context, msg string)) { c.notify.Stor
 
 func (c *Client) tellWait(ctx context.Context, level slog.Level, msg string) {
 	c.log.Log(ctx, level, msg)
-	if f := c.notify.Load(); f != nil {
+	f := c.notify.Load()
+	if f == nil && c.parent != nil {
+		f = c.parent.notify.Load()
+	}
+	if f != nil {
 		(*f)(ctx, msg)
 	}
 }
@@ -354,6 +360,9 @@ func (c *Client) post(ctx context.Context, method string, params Params, attempt
 	defer func() {
 		if err == nil {
 			c.lastOK.Store(time.Now().UnixNano())
+			if c.parent != nil {
+				c.parent.lastOK.Store(time.Now().UnixNano())
+			}
 		}
 		c.cfg.Observer.PortalRequest(method, requestOutcome(ctx, err), time.Since(began))
 	}()

@@ -74,6 +74,9 @@ type OAuthConfig struct {
 	ClientSecret   Secret
 	TokenURL       string // defaults to DefaultTokenURL
 	TokenFile      string // where rotated tokens are kept (mode 0600); optional
+	// SignIn: each person signs in and calls with their own pair (ForUser);
+	// the server holds none, and ignores the tokens and token file above.
+	SignIn bool
 }
 
 func (c Config) withDefaults() Config {

@@ -45,7 +45,8 @@ type oauthState struct {
 	// else Bitrix24's server, regional as its server_endpoint says.
 	tokenURL     string
 	followServer bool
-	userID       int // who the pair acts as, when an answer said
+	userID       int  // who the pair acts as, when an answer said
+	perUser      bool // a signed-in person's pair (ForUser), not the server's own
 }
 
 // tokenFile is what BITRIX24_TOKEN_FILE holds.
@@ -75,7 +76,9 @@ func newOAuthState(cfg OAuthConfig, secrets *redactor, hc *http.Client, log *slo
 	if cfg.ClientEndpoint == "" {
 		return nil, errors.New("bitrix: OAuth needs the client endpoint (https://PORTAL/rest/)")
 	}
-	if cfg.AccessToken == "" && cfg.RefreshToken == "" && cfg.TokenFile == "" && shared == nil {
+	if cfg.SignIn {
+		cfg.AccessToken, cfg.RefreshToken, cfg.TokenFile, shared = "", "", "", nil
+	} else if cfg.AccessToken == "" && cfg.RefreshToken == "" && cfg.TokenFile == "" && shared == nil {
 		return nil, errors.New("bitrix: OAuth needs an access token, a refresh token or a token file")
 	}
 	if err := checkEndpoint("BITRIX24_CLIENT_ENDPOINT", cfg.ClientEndpoint); err != nil {
@@ -367,8 +370,17 @@ func (o *oauthState) refreshShared(used Secret) error {
 		}
 	}
 	err := o.exchange(ctx)
-	if e, ok := AsError(err); ok && e.Code == CodeInvalidGrant && o.store != nil && o.adoptNewer() {
-		return nil // rotated elsewhere after all: the file has the live pair
+	if e, ok := AsError(err); ok && e.Code == CodeInvalidGrant && o.store != nil {
+		if o.adoptNewer() {
+			return nil // rotated elsewhere after all: the file has the live pair
+		}
+		if f, ok := o.store.(forgetter); ok {
+			// Bitrix24 no longer honours this person's sign-in: drop it, so
+			// their next request is asked to sign in again.
+			if ferr := f.forget(ctx); ferr != nil {
+				o.log.Error("could not drop a sign-in Bitrix24 refused", "store", o.store.String(), "error", ferr)
+			}
+		}
 	}
 	return err
 }
@@ -422,7 +434,9 @@ func (o *oauthState) ask(req *http.Request) error {
 			code = CodeBadResponse
 		}
 		desc := o.secrets.scrub(ans.ErrorDescription)
-		if code == CodeInvalidGrant {
+		if code == CodeInvalidGrant && o.perUser {
+			desc = "Bitrix24 no longer accepts your sign-in (it expired, was revoked, or the application was removed): sign in again; your MCP client asks you to"
+		} else if code == CodeInvalidGrant {
 			desc = "the refresh token was rejected (expired, already used, or the app was removed): re-authorize the application in Bitrix24 and configure the new tokens (BITRIX24_ACCESS_TOKEN, BITRIX24_REFRESH_TOKEN)"
 		} else if code == CodeInvalidClient {
 			desc = "the OAuth server rejected the client id or secret: check BITRIX24_CLIENT_ID and BITRIX24_CLIENT_SECRET"

@@ -158,6 +158,8 @@ func (p *Portal) authenticate(parts []string, params map[string]any, r *http.Req
 	switch {
 	case token != "" && token == p.access:
 		return caller{userID: p.fix.OAuth.UserID, appID: p.fix.OAuth.AppID}, nil
+	case token != "" && p.peopleTokens[token] != 0:
+		return caller{userID: p.peopleTokens[token], appID: p.fix.OAuth.AppID}, nil
 	case p.expired[token]:
 		return caller{}, errf(401, "expired_token", "The access token provided has expired.")
 	default:
@@ -205,6 +207,8 @@ func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 401, map[string]any{"error": "invalid_client", "error_description": "Invalid client credentials"})
 		return
 	}
+	var person *pair // a signed-in person other than the seed's user
+	uid := o.UserID
 	switch grant := q.Get("grant_type"); {
 	case grant == "authorization_code":
 		c, ok := p.codes[q.Get("code")]
@@ -213,8 +217,40 @@ func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "Invalid authorization code"})
 			return
 		}
-	case grant != "refresh_token" || q.Get("refresh_token") == "" || q.Get("refresh_token") != p.refresh:
+		if c.userID != 0 && c.userID != o.UserID {
+			uid = c.userID
+			if person = p.people[uid]; person == nil {
+				person = &pair{}
+				p.people[uid] = person
+			}
+		}
+	case grant == "refresh_token" && q.Get("refresh_token") != "" && q.Get("refresh_token") != p.refresh:
+		for id, pr := range p.people {
+			if pr.refresh == q.Get("refresh_token") {
+				uid, person = id, pr
+			}
+		}
+		if person == nil {
+			writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
+			return
+		}
+	case grant != "refresh_token" || q.Get("refresh_token") == "":
 		writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "Invalid grant"})
+		return
+	}
+	if person != nil {
+		// Each person's pair rotates on its own; the old access token dies.
+		person.n++
+		if person.access != "" {
+			p.expired[person.access] = true
+			delete(p.peopleTokens, person.access)
+		}
+		b := make([]byte, 8)
+		_, _ = crand.Read(b)
+		person.access = fmt.Sprintf("u%d-access-%d-%s", uid, person.n, hex.EncodeToString(b))
+		person.refresh = fmt.Sprintf("u%d-refresh-%d-%s", uid, person.n, hex.EncodeToString(b))
+		p.peopleTokens[person.access] = uid
+		p.writeTokenAnswer(w, person.access, person.refresh, uid)
 		return
 	}
 	p.stats.Refreshes++
@@ -224,19 +260,24 @@ func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
 	n := p.stats.Refreshes
 	p.access = fmt.Sprintf("%s-r%d", strings.SplitN(o.AccessToken, "-r", 2)[0], n)
 	p.refresh = fmt.Sprintf("%s-r%d", strings.SplitN(o.RefreshToken, "-r", 2)[0], n)
+	p.writeTokenAnswer(w, p.access, p.refresh, o.UserID)
+}
+
+// writeTokenAnswer is the token endpoint's documented answer.
+func (p *Portal) writeTokenAnswer(w http.ResponseWriter, access, refresh string, uid int) {
 	client, server := p.baseURL+"/rest/", p.baseURL+"/oauth/rest/"
 	if p.endpoints[0] != "" {
 		client, server = p.endpoints[0], p.endpoints[1]
 	}
 	writeJSON(w, 200, map[string]any{
-		"access_token": p.access, "refresh_token": p.refresh, "expires": time.Now().Add(time.Hour).Unix(),
+		"access_token": access, "refresh_token": refresh, "expires": time.Now().Add(time.Hour).Unix(),
 		"expires_in": 3600, "client_endpoint": client, "server_endpoint": server,
 		"domain": p.fix.Portal, "member_id": "fake-member", "scope": strings.Join(p.fix.Scopes, ","),
-		"user_id": o.UserID, "status": "L",
+		"user_id": uid, "status": "L",
 	})
 }
 
-// serveAuthorize is Bitrix24's /oauth/authorize/: the person (the consent
+// serveAuthorize is Bitrix24's /oauth/authorize/: the person (ConsentAs's
 // user, the OAuth seed's by default) grants the application access, and the
 // browser goes to the redirect URI from the application's settings with a
 // code that lives 30 seconds, and the state it came with.
@@ -250,14 +291,18 @@ func (p *Portal) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	b := make([]byte, 12)
 	_, _ = crand.Read(b)
 	code := hex.EncodeToString(b)
-	p.codes[code] = authCode{expires: time.Now().Add(30 * time.Second)}
+	p.codes[code] = authCode{expires: time.Now().Add(30 * time.Second), userID: p.consentAs}
 	target, _ := url.Parse(p.redirectURI)
 	q := target.Query()
 	q.Set("code", code)
 	if s := r.URL.Query().Get("state"); s != "" {
 		q.Set("state", s)
 	}
-	q.Set("domain", p.fix.Portal)
+	domain := p.fix.Portal
+	if u, err := url.Parse(p.baseURL); err == nil && u.Host != "" {
+		domain = u.Host // the portal's own host, as Bitrix24 sends it
+	}
+	q.Set("domain", domain)
 	q.Set("member_id", "fake-member")
 	q.Set("scope", strings.Join(p.fix.Scopes, ","))
 	q.Set("server_domain", "oauth.bitrix.info")

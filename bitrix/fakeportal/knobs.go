@@ -122,3 +122,44 @@ func (p *Portal) HiddenHistory(chatID, userID int) bool {
 	defer p.mu.Unlock()
 	return p.hidden[[2]int{chatID, userID}]
 }
+
+// ConsentAs makes /oauth/authorize/ sign in as user id (the person at the
+// browser); 0 goes back to the OAuth seed's user.
+func (p *Portal) ConsentAs(id int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.consentAs = id
+}
+
+// ExpireUserToken makes a signed-in person's access token answer
+// expired_token (the seed's user: ExpireToken).
+func (p *Portal) ExpireUserToken(id int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pr := p.people[id]; pr != nil {
+		p.expired[pr.access] = true
+		delete(p.peopleTokens, pr.access)
+		pr.access = ""
+	}
+}
+
+// RevokeUser makes a signed-in person's refresh token answer invalid_grant,
+// as when they removed the application or an admin blocked them.
+func (p *Portal) RevokeUser(id int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pr := p.people[id]; pr != nil {
+		delete(p.peopleTokens, pr.access)
+		delete(p.people, id)
+	}
+}
+
+// UserRefreshes is how many times a signed-in person's pair was refreshed.
+func (p *Portal) UserRefreshes(id int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pr := p.people[id]; pr != nil {
+		return pr.n
+	}
+	return 0
+}

@@ -47,6 +47,9 @@ type Portal struct {
 	endpoints    [2]string // client_endpoint and server_endpoint token answers give; "" for the portal's own
 	redirectURI  string    // the OAuth application's redirect URI (its settings)
 	codes        map[string]authCode
+	consentAs    int            // who /oauth/authorize/ signs in as; 0: the OAuth seed's user
+	people       map[int]*pair  // signed-in people other than the seed's user: their live pair
+	peopleTokens map[string]int // a person's live access token -> their id
 	echo         bool           // error descriptions repeat the request's parameters
 	loseAnswers  map[string]int // lower-case method -> calls whose answer is lost after running
 	tokenLatency time.Duration
@@ -86,7 +89,7 @@ func WithSeed(seed uint64) Option {
 // New builds a portal from a fixture (which it copies).
 func New(f *Fixture, opts ...Option) *Portal {
 	p := &Portal{fix: *f, users: map[int]*User{}, chats: map[int]*Chat{}, bots: map[int]*Bot{},
-		hidden: map[[2]int]bool{}, expired: map[string]bool{}, codes: map[string]authCode{}, apiPause: map[string]time.Time{}, loseAnswers: map[string]int{},
+		hidden: map[[2]int]bool{}, expired: map[string]bool{}, codes: map[string]authCode{}, people: map[int]*pair{}, peopleTokens: map[string]int{}, apiPause: map[string]time.Time{}, loseAnswers: map[string]int{},
 		rng: rand.New(rand.NewPCG(1, 2)), stats: Stats{ByMethod: map[string]int{}, InBatch: map[string]int{}}}
 	for i := range f.Users {
 		u := f.Users[i]
@@ -199,6 +202,9 @@ func (p *Portal) Secrets() []string {
 	for tok := range p.expired {
 		out = append(out, tok)
 	}
+	for _, pr := range p.people {
+		out = append(out, pr.access, pr.refresh)
+	}
 	for _, b := range f.Bots {
 		out = append(out, b.Token, b.ClientID)
 	}
@@ -211,7 +217,16 @@ func (p *Portal) Secrets() []string {
 	return nonEmpty
 }
 
-type authCode struct{ expires time.Time }
+type authCode struct {
+	expires time.Time
+	userID  int
+}
+
+// pair is a signed-in person's live tokens; n counts their rotations.
+type pair struct {
+	access, refresh string
+	n               int
+}
 
 // SetRedirectURI sets the OAuth application's redirect URI, as its
 // settings in Bitrix24 would: where /oauth/authorize/ sends the browser.
