@@ -168,9 +168,13 @@ return 0
 // LockTokens implements bitrix.SharedState: SET NX with an expiry, so a
 // replica that dies holding it does not block the others for long.
 func (r *Redis) LockTokens(ctx context.Context) (func(), error) {
+	return r.lock(ctx, r.key("oauth:lock"))
+}
+
+func (r *Redis) lock(ctx context.Context, key string) (func(), error) {
 	owner := randomID()
 	for {
-		ok, err := r.rdb.SetNX(ctx, r.key("oauth:lock"), owner, lockTTL).Result()
+		ok, err := r.rdb.SetNX(ctx, key, owner, lockTTL).Result()
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +182,7 @@ func (r *Redis) LockTokens(ctx context.Context) (func(), error) {
 			return func() {
 				uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				defer cancel()
-				_ = unlockScript.Run(uctx, r.rdb, []string{r.key("oauth:lock")}, owner).Err()
+				_ = unlockScript.Run(uctx, r.rdb, []string{key}, owner).Err()
 			}, nil
 		}
 		select {

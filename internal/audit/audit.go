@@ -18,8 +18,8 @@ import (
 const (
 	Write    = "write"    // a change about to be made (outcome "attempt"), then made (outcome "done")
 	Refused  = "refused"  // a change refused before anything was sent
-	SignIn   = "sign-in"  // login on this machine
-	SignOut  = "sign-out" // logout on this machine
+	SignIn   = "sign-in"  // login on this machine, or a person signing in to the team server
+	SignOut  = "sign-out" // logout, or a sign-in revoked (signed out, refused by Bitrix24, a reused token)
 	Register = "bot-register"
 )
 
@@ -30,6 +30,7 @@ type Entry struct {
 	Portal     string    `json:"portal,omitempty"`
 	UserID     string    `json:"bitrix24_user_id,omitempty"` // whose credentials acted
 	Client     string    `json:"mcp_client,omitempty"`       // the MCP client's name, as it said it
+	ClientID   string    `json:"mcp_client_id,omitempty"`    // its OAuth client id, with sign-in
 	Tool       string    `json:"tool,omitempty"`
 	ChatID     int       `json:"chat_id,omitempty"`
 	UserIDs    []int     `json:"user_ids,omitempty"` // the users the change was for
@@ -116,5 +117,19 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 // RequestID is the id WithRequestID set, or "".
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+type clientIDKey struct{}
+
+// WithClientID marks ctx with the OAuth client id of the MCP client the
+// call came through (with sign-in).
+func WithClientID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, clientIDKey{}, id)
+}
+
+// ClientID is the id WithClientID set, or "".
+func ClientID(ctx context.Context) string {
+	id, _ := ctx.Value(clientIDKey{}).(string)
 	return id
 }

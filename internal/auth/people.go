@@ -1,0 +1,236 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
+)
+
+// record is one person's: their Bitrix24 pair and the grants they gave MCP
+// clients. It is stored sealed, and changed only under the person's lock.
+type record struct {
+	Pair   *pairRecord       `json:"pair,omitempty"`
+	Grants map[string]*grant `json:"grants,omitempty"`
+}
+
+type pairRecord struct {
+	Access         string    `json:"access"`
+	Refresh        string    `json:"refresh"`
+	ClientEndpoint string    `json:"client_endpoint"`
+	TokenURL       string    `json:"token_url,omitempty"`
+	ExpiresAt      time.Time `json:"expires_at"`
+}
+
+// grant is one client's sign-in: the refresh token it holds now (by hash).
+type grant struct {
+	ClientID string    `json:"client_id"`
+	Client   string    `json:"client_name,omitempty"`
+	Scope    string    `json:"scope"`
+	Refresh  string    `json:"refresh"`
+	Created  time.Time `json:"created"`
+}
+
+// refreshRecord is what a refresh token's hash leads to. A used one stays
+// (Used) until it would have expired: showing it again means it leaked, and
+// the grant is revoked.
+type refreshRecord struct {
+	UserID int    `json:"u"`
+	Grant  string `json:"g"`
+	Used   bool   `json:"used,omitempty"`
+}
+
+func userKey(uid int) string { return strconv.Itoa(uid) }
+
+func (s *Server) lockUser(ctx context.Context, uid int) (func(), error) {
+	return s.cfg.Store.Lock(ctx, "user:"+userKey(uid))
+}
+
+// loadRecord reads a person's record; nil when there is none.
+func (s *Server) loadRecord(ctx context.Context, uid int) (*record, error) {
+	raw, err := s.cfg.Store.Get(ctx, kindUser, userKey(uid))
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	plain, err := s.sealer.open(raw, kindUser+"/"+userKey(uid))
+	if err != nil {
+		return nil, err
+	}
+	var r record
+	if err := json.Unmarshal(plain, &r); err != nil {
+		return nil, fmt.Errorf("the sign-in record of user %d is damaged", uid)
+	}
+	if r.Grants == nil {
+		r.Grants = map[string]*grant{}
+	}
+	return &r, nil
+}
+
+// saveRecord writes it sealed; a record with no grant left is deleted with
+// its Bitrix24 pair: nobody signed in through it any more.
+func (s *Server) saveRecord(ctx context.Context, uid int, r *record) error {
+	if len(r.Grants) == 0 {
+		return s.cfg.Store.Delete(ctx, kindUser, userKey(uid))
+	}
+	plain, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return s.cfg.Store.Put(ctx, kindUser, userKey(uid), s.sealer.seal(plain, kindUser+"/"+userKey(uid)), 0)
+}
+
+// revokeGrant ends one client's sign-in (its refresh token and, within
+// seconds, its access tokens). The caller holds the person's lock.
+func (s *Server) revokeGrant(ctx context.Context, uid int, grantID, why string) error {
+	r, err := s.loadRecord(ctx, uid)
+	if err != nil || r == nil {
+		return err
+	}
+	g := r.Grants[grantID]
+	if g == nil {
+		return nil
+	}
+	delete(r.Grants, grantID)
+	s.live.Delete(grantID)
+	if err := s.saveRecord(ctx, uid, r); err != nil {
+		return err
+	}
+	if len(r.Grants) == 0 {
+		s.people.drop(uid)
+	}
+	s.audit(audit.Entry{Event: audit.SignOut, UserID: userKey(uid), ClientID: g.ClientID, Client: g.Client, Outcome: "done", Reason: why})
+	return nil
+}
+
+// revokeUser ends every sign-in of a person and forgets their Bitrix24
+// pair. The caller holds the person's lock.
+func (s *Server) revokeUser(ctx context.Context, uid int, why string) error {
+	r, err := s.loadRecord(ctx, uid)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.Delete(ctx, kindUser, userKey(uid)); err != nil {
+		return err
+	}
+	s.people.drop(uid)
+	if r != nil {
+		for id, g := range r.Grants {
+			s.live.Delete(id)
+			s.audit(audit.Entry{Event: audit.SignOut, UserID: userKey(uid), ClientID: g.ClientID, Client: g.Client, Outcome: "done", Reason: why})
+		}
+	}
+	return nil
+}
+
+// people holds each signed-in person's Bitrix24 client while they use it:
+// one client per person, so however many of their calls meet an expired
+// token, the pair is refreshed once (the client's lock here, the store's
+// lock across replicas). An idle client is let go.
+type people struct {
+	s       *Server
+	mu      sync.Mutex
+	clients map[int]*person
+	swept   time.Time
+}
+
+type person struct {
+	client *bitrix.Client
+	used   time.Time
+}
+
+const personIdle = 15 * time.Minute
+
+func newPeople(s *Server) *people { return &people{s: s, clients: map[int]*person{}} }
+
+// client returns the person's Bitrix24 client, building it from their
+// stored pair when they have none here yet.
+func (p *people) client(ctx context.Context, uid int) (*bitrix.Client, error) {
+	now := p.s.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Sub(p.swept) > time.Minute {
+		for id, c := range p.clients {
+			if now.Sub(c.used) > personIdle {
+				delete(p.clients, id)
+			}
+		}
+		p.swept = now
+	}
+	if c := p.clients[uid]; c != nil {
+		c.used = now
+		return c.client, nil
+	}
+	c, err := p.s.cfg.Base.ForUser(ctx, &pairs{s: p.s, uid: uid})
+	if err != nil {
+		return nil, err
+	}
+	p.clients[uid] = &person{client: c, used: now}
+	return c, nil
+}
+
+func (p *people) drop(uid int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.clients, uid)
+}
+
+// count is how many people have a client here now.
+func (p *people) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.clients)
+}
+
+// ClientFor is the Bitrix24 client a request's person calls with.
+func (s *Server) ClientFor(ctx context.Context, id *Identity) (*bitrix.Client, error) {
+	if id == nil {
+		return nil, errors.New("auth: the call carries no signed-in person")
+	}
+	return s.people.client(ctx, id.UserID)
+}
+
+// pairs is a person's Bitrix24 pair as the client's refresh code keeps it
+// (bitrix.PairStore), inside their sealed record.
+type pairs struct {
+	s   *Server
+	uid int
+}
+
+func (p *pairs) String() string {
+	return fmt.Sprintf("the sign-in record of user %d in %s", p.uid, p.s.cfg.Store)
+}
+
+func (p *pairs) LockPair(ctx context.Context) (func(), error) { return p.s.lockUser(ctx, p.uid) }
+
+func (p *pairs) LoadPair(ctx context.Context) (*bitrix.Pair, error) {
+	r, err := p.s.loadRecord(ctx, p.uid)
+	if err != nil || r == nil || r.Pair == nil {
+		return nil, err
+	}
+	return &bitrix.Pair{AccessToken: bitrix.Secret(r.Pair.Access), RefreshToken: bitrix.Secret(r.Pair.Refresh), ClientEndpoint: r.Pair.ClientEndpoint,
+		TokenURL: r.Pair.TokenURL, UserID: p.uid, ExpiresAt: r.Pair.ExpiresAt}, nil
+}
+
+func (p *pairs) SavePair(ctx context.Context, pair bitrix.Pair) error {
+	r, err := p.s.loadRecord(ctx, p.uid)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return bitrix.ErrSignedOut // signed out while the refresh ran: keep nothing
+	}
+	r.Pair = &pairRecord{Access: pair.AccessToken.Reveal(), Refresh: pair.RefreshToken.Reveal(), ClientEndpoint: pair.ClientEndpoint,
+		TokenURL: pair.TokenURL, ExpiresAt: pair.ExpiresAt}
+	return p.s.saveRecord(ctx, p.uid, r)
+}
+
+func (p *pairs) ForgetPair(ctx context.Context) error {
+	p.s.log.Warn("Bitrix24 refused a person's refresh token: their sign-ins are revoked", "user_id", p.uid)
+	return p.s.revokeUser(ctx, p.uid, "Bitrix24 refused the refresh token (invalid_grant)")
+}
