@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/auth"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/telemetry"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/state"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
@@ -56,6 +58,17 @@ type App struct {
 	State   *state.Redis       // the store replicas share, with Config.StateURL
 	Metrics *telemetry.Metrics // nil: no metrics
 	Audit   *audit.Log         // nil: no audit trail
+	Auth    *auth.Server       // with --auth bitrix24: the authorization server
+	closers []func() error
+}
+
+// Close releases what the server holds open (the sign-in store's file).
+func (a *App) Close() error {
+	var errs []error
+	for _, c := range a.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
 }
 
 // portalName keys the shared state: replicas of the same portal share it.
@@ -98,7 +111,7 @@ func New(cfg *Config, o Options) (*App, error) {
 			if err := r.WithKey(cfg.StateKey); err != nil {
 				return nil, &UsageError{"MCP_STATE_KEY: " + err.Error()}
 			}
-		} else if bcfg.OAuth != nil {
+		} else if bcfg.OAuth != nil && !cfg.SignIn() {
 			logger.Warn("the OAuth pair is kept in the shared store unsealed: set MCP_STATE_KEY (openssl rand -hex 32) on every replica to seal it")
 		}
 		a.State, bcfg.Shared = r, r
@@ -110,6 +123,7 @@ func New(cfg *Config, o Options) (*App, error) {
 	}
 	a.Client = client
 	switch o := bcfg.OAuth; {
+	case o != nil && o.SignIn:
 	case o != nil && a.State != nil:
 		logger.Info("OAuth tokens are kept in the shared store", "store", a.State.String())
 	case o != nil:
@@ -144,6 +158,12 @@ func New(cfg *Config, o Options) (*App, error) {
 		return nil, &UsageError{err.Error()}
 	}
 	a.Audit = trail
+	if cfg.SignIn() {
+		if err := a.signIn(bcfg); err != nil {
+			return nil, err
+		}
+		a.MCP.Use(asCaller(a.Auth, logger))
+	}
 	deps := &tools.Deps{Client: client, Settings: settings, Log: logger, Audit: trail}
 	if a.State != nil {
 		// Replicas share the key that signs confirmations, so an answer may

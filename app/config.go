@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/auth"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/state"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
 
@@ -31,6 +33,10 @@ type Config struct {
 	Addr      string
 	Stateless bool
 	AuthToken bitrix.Secret
+	// Auth is "token" (MCP_AUTH_TOKEN) or "bitrix24" (each person signs in).
+	Auth      string
+	PublicURL string // with sign-in: the issuer and the tokens' audience
+	AuthStore string // with sign-in and no StateURL: the bbolt file
 
 	StateURL       string   // redis:// store replicas share; "" = in-process state
 	AllowedOrigins []string // browser origins the HTTP transports answer
@@ -41,9 +47,13 @@ type Config struct {
 	Tools  tools.Settings
 
 	// credentials as given, resolved into Bitrix by Load
-	webhook bitrix.Secret
-	oauth   bitrix.OAuthConfig
+	webhook   bitrix.Secret
+	oauth     bitrix.OAuthConfig
+	portalURL string
 }
+
+// SignIn reports whether each person signs in with Bitrix24.
+func (c *Config) SignIn() bool { return c.Auth == "bitrix24" }
 
 // UsageError is a configuration mistake: the process exits with status 2
 // and this message, which names the setting.
@@ -106,10 +116,88 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 			return nil, false, usagef("%s: %s", source, err)
 		}
 	}
+	if err := c.resolvePortalURL(); err != nil {
+		return nil, false, err
+	}
+	if c.SignIn() {
+		if err := c.resolveSignIn(); err != nil {
+			return nil, false, err
+		}
+		return c, false, nil
+	}
 	if err := c.resolveCredentials(); err != nil {
 		return nil, false, err
 	}
 	return c, false, nil
+}
+
+// resolvePortalURL turns BITRIX24_PORTAL_URL into the client endpoint.
+func (c *Config) resolvePortalURL() error {
+	if c.portalURL == "" {
+		return nil
+	}
+	u, err := url.Parse(strings.TrimRight(c.portalURL, "/"))
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || (u.Path != "" && u.Path != "/rest") {
+		return usagef("BITRIX24_PORTAL_URL: %q is not the portal's address, such as https://yourcompany.bitrix24.com", c.portalURL)
+	}
+	endpoint := u.Scheme + "://" + u.Host + "/rest/"
+	if c.oauth.ClientEndpoint != "" && strings.TrimRight(c.oauth.ClientEndpoint, "/") != strings.TrimRight(endpoint, "/") {
+		return usagef("BITRIX24_PORTAL_URL (%s) and BITRIX24_CLIENT_ENDPOINT (%s) name different portals: set one", c.portalURL, c.oauth.ClientEndpoint)
+	}
+	c.oauth.ClientEndpoint = endpoint
+	return nil
+}
+
+// resolveSignIn checks what --auth bitrix24 needs: the portal and its OAuth
+// application, the public URL, a network transport and the key.
+func (c *Config) resolveSignIn() error {
+	o := c.oauth
+	switch {
+	case c.Demo:
+		return usagef("MCP_AUTH=bitrix24: people sign in on a real portal's page, which the demo portal cannot show; use the demo without it")
+	case c.Transport == "stdio":
+		return usagef("MCP_AUTH=bitrix24 signs people in over the network: set MCP_TRANSPORT=http (or sse). On one machine over stdio, run bitrix24-chat-mcp login instead")
+	case c.webhook != "":
+		return usagef("MCP_AUTH=bitrix24: each person acts as themselves, so BITRIX24_WEBHOOK_URL (one person's credentials) must not be set")
+	case o.AccessToken != "" || o.RefreshToken != "":
+		return usagef("MCP_AUTH=bitrix24: each person signs in, so BITRIX24_ACCESS_TOKEN and BITRIX24_REFRESH_TOKEN must not be set")
+	case c.AuthToken != "":
+		return usagef("MCP_AUTH=bitrix24 replaces MCP_AUTH_TOKEN: unset it (clients get their tokens by signing in)")
+	case o.ClientEndpoint == "":
+		return usagef("MCP_AUTH=bitrix24: set BITRIX24_PORTAL_URL to the portal people sign in to (https://yourcompany.bitrix24.com)")
+	case o.ClientID == "" || o.ClientSecret == "":
+		return usagef("MCP_AUTH=bitrix24: set BITRIX24_CLIENT_ID and BITRIX24_CLIENT_SECRET of the portal's OAuth application (its handler URL is MCP_PUBLIC_URL/callback)")
+	case c.StateKey == nil:
+		return usagef("MCP_AUTH=bitrix24: set MCP_STATE_KEY (or MCP_STATE_KEY_FILE) to 32 random bytes (openssl rand -hex 32): it signs tokens and seals each person's Bitrix24 tokens at rest")
+	}
+	pub, err := auth.CheckPublicURL(c.PublicURL)
+	if err != nil {
+		return &UsageError{err.Error()}
+	}
+	c.PublicURL = pub
+	if c.StateURL == "" && c.AuthStore == "" {
+		c.AuthStore = strings.TrimSuffix(defaultTokenFile(o.ClientEndpoint), ".json") + ".db"
+		c.AuthStore = strings.Replace(c.AuthStore, "tokens-", "signin-", 1)
+	}
+	o.SignIn = true
+	c.Bitrix.OAuth = &o
+	return nil
+}
+
+// readKeyFile reads MCP_STATE_KEY_FILE, refusing one others may read.
+func readKeyFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s can be read by other users (mode %04o): run chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
+	}
+	return state.ParseKey(string(raw))
 }
 
 // resolveCredentials picks the webhook or OAuth from what was set.

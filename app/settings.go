@@ -46,6 +46,8 @@ func Settings() []Setting {
 		// Credentials: a webhook, or OAuth.
 		secret("BITRIX24_WEBHOOK_URL", "Inbound webhook URL https://PORTAL/rest/USER_ID/CODE/ (scopes: im; imbot for the bot tools).",
 			func(c *Config) *bitrix.Secret { return &c.webhook }),
+		text("", "BITRIX24_PORTAL_URL", "", "The portal, https://PORTAL: the same as BITRIX24_CLIENT_ENDPOINT=https://PORTAL/rest/ (sign-in names the portal this way).",
+			func(c *Config) *string { return &c.portalURL }),
 		text("", "BITRIX24_CLIENT_ENDPOINT", "", "OAuth instead of a webhook: the portal's REST endpoint, https://PORTAL/rest/.",
 			func(c *Config) *string { return &c.oauth.ClientEndpoint }),
 		secret("BITRIX24_ACCESS_TOKEN", "OAuth access token.", func(c *Config) *bitrix.Secret { return &c.oauth.AccessToken }),
@@ -122,6 +124,12 @@ func Settings() []Setting {
 			func(c *Config) *bool { return &c.Stateless }),
 		secret("MCP_AUTH_TOKEN", "Bearer token http and sse clients must send; required off loopback.",
 			func(c *Config) *bitrix.Secret { return &c.AuthToken }),
+		choice("auth", "MCP_AUTH", "How http and sse clients authenticate: token (MCP_AUTH_TOKEN, or none on loopback; everyone acts as the configured Bitrix24 credentials) or bitrix24 (each person signs in with Bitrix24 through OAuth and acts as themselves; needs MCP_PUBLIC_URL, BITRIX24_PORTAL_URL, BITRIX24_CLIENT_ID, BITRIX24_CLIENT_SECRET and MCP_STATE_KEY).",
+			func(c *Config) *string { return &c.Auth }, "token", "bitrix24"),
+		text("public-url", "MCP_PUBLIC_URL", "", "With --auth bitrix24: the server's public URL (https://mcp.example.com, no path; http only on loopback). Clients sign in there; the Bitrix24 application's handler URL is its /callback.",
+			func(c *Config) *string { return &c.PublicURL }),
+		text("auth-store", "MCP_AUTH_STORE", "", "With --auth bitrix24 and no --state: the file (bbolt, mode 0600) that keeps client registrations, refresh-token hashes and each person's sealed Bitrix24 pair. Default: signin-HOST.db under the user's config directory. With --state they live in Redis.",
+			func(c *Config) *string { return &c.AuthStore }),
 		{Flag: "state", Env: "BITRIX24_STATE_URL", Kind: KindString,
 			Help: "redis://host:6379/0 (rediss:// for TLS): replicas share the portal's rate limit, method pauses and the OAuth pair there. Put a password in the variable, not the flag.",
 			set: func(c *Config, raw string) error {
@@ -138,6 +146,19 @@ func Settings() []Setting {
 					return nil
 				}
 				key, err := state.ParseKey(raw)
+				c.StateKey = key
+				return err
+			}},
+		{Flag: "state-key-file", Env: "MCP_STATE_KEY_FILE", Kind: KindString,
+			Help: "A file (readable by its owner only) holding MCP_STATE_KEY, instead of the variable.",
+			set: func(c *Config, raw string) error {
+				if raw == "" {
+					return nil
+				}
+				if c.StateKey != nil {
+					return fmt.Errorf("set MCP_STATE_KEY or MCP_STATE_KEY_FILE, not both")
+				}
+				key, err := readKeyFile(raw)
 				c.StateKey = key
 				return err
 			}},

@@ -59,7 +59,7 @@ func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallT
 				return ""
 			}
 			names := map[int]string{}
-			if users, err := d.Client.UsersByID(ctx, todo); err == nil {
+			if users, err := d.client(ctx).UsersByID(ctx, todo); err == nil {
 				for _, u := range users {
 					names[int(u.ID)] = u.Name
 				}
@@ -68,7 +68,7 @@ func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallT
 		},
 		write: func(ctx context.Context, todo []int) (map[int]string, error, error) {
 			// One request for all: a write is never retried after a fault.
-			err := d.Client.ChatUserAdd(ctx, in.ChatID, todo, hide)
+			err := d.client(ctx).ChatUserAdd(ctx, in.ChatID, todo, hide)
 			if err != nil && outcomeUnknown(err) {
 				return nil, err, nil
 			}

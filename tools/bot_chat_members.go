@@ -57,8 +57,8 @@ func botChatMembers(ctx context.Context, d *Deps, in BotChatMembersInput) *mcp.C
 
 	// imbot.v2 answers completely only below its 200-member cap; on a
 	// webhook it also needs the bot token.
-	if !d.Client.IsWebhook() || d.Client.HasBotToken() {
-		users, err := d.Client.BotChatUsers(ctx, botID, fmt.Sprintf("chat%d", in.ChatID), bitrix.MaxPageSize)
+	if !d.client(ctx).IsWebhook() || d.client(ctx).HasBotToken() {
+		users, err := d.client(ctx).BotChatUsers(ctx, botID, fmt.Sprintf("chat%d", in.ChatID), bitrix.MaxPageSize)
 		switch {
 		case err == nil && len(users) < bitrix.MaxPageSize:
 			ids := make([]int, len(users))
@@ -75,7 +75,7 @@ func botChatMembers(ctx context.Context, d *Deps, in BotChatMembersInput) *mcp.C
 			return bitrixErrorResult(ctx, err, notMember)
 		}
 	}
-	ids, err := d.Client.BotChatUserIDs(ctx, in.ChatID, botID)
+	ids, err := d.client(ctx).BotChatUserIDs(ctx, in.ChatID, botID)
 	if err != nil {
 		// The codes imbot-chat-user-list.md lists.
 		hints := map[string]string{

@@ -61,7 +61,7 @@ func findChats(ctx context.Context, d *Deps, in FindChatsInput) *mcp.CallToolRes
 	var chats []bitrix.ChatInfo
 	out := FindChatsOutput{Chats: []ChatSummary{}}
 	if in.Query != "" {
-		page, err := d.Client.SearchChats(ctx, in.Query, in.Offset, limit)
+		page, err := d.client(ctx).SearchChats(ctx, in.Query, in.Offset, limit)
 		if err != nil {
 			return bitrixErrorResult(ctx, err, map[string]string{"FIND_SHORT": "query must be at least 2 characters long."})
 		}
@@ -106,7 +106,7 @@ func recentChats(ctx context.Context, d *Deps, want int) ([]bitrix.ChatInfo, boo
 	var out []bitrix.ChatInfo
 	seen := map[int]bool{}
 	for offset := 0; ; offset += bitrix.MaxRecentPage {
-		page, more, err := d.Client.RecentChats(ctx, offset, bitrix.MaxRecentPage)
+		page, more, err := d.client(ctx).RecentChats(ctx, offset, bitrix.MaxRecentPage)
 		if err != nil {
 			return nil, false, err
 		}

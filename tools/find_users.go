@@ -70,7 +70,7 @@ func findUsers(ctx context.Context, d *Deps, in FindUsersInput) *mcp.CallToolRes
 	var found []bitrix.DialogUser
 	switch {
 	case in.Query != "":
-		page, err := d.Client.SearchUsers(ctx, in.Query, in.Offset, limit)
+		page, err := d.client(ctx).SearchUsers(ctx, in.Query, in.Offset, limit)
 		if err != nil {
 			return bitrixErrorResult(ctx, err, map[string]string{"FIND_SHORT": "query must be at least 2 characters long."})
 		}
@@ -82,7 +82,7 @@ func findUsers(ctx context.Context, d *Deps, in FindUsersInput) *mcp.CallToolRes
 		found = withActivity(ctx, d, found)
 	case len(in.IDs) > 0:
 		ids := dedupe(in.IDs)
-		users, err := d.Client.UsersByID(ctx, ids)
+		users, err := d.client(ctx).UsersByID(ctx, ids)
 		if err != nil {
 			return bitrixErrorResult(ctx, err, nil)
 		}
@@ -96,7 +96,7 @@ func findUsers(ctx context.Context, d *Deps, in FindUsersInput) *mcp.CallToolRes
 	default:
 		// user.search pages by 50 from start: fetch the page holding offset.
 		start := in.Offset / bitrix.UserSearchPageSize * bitrix.UserSearchPageSize
-		page, err := d.Client.SearchPortalUsers(ctx, bitrix.UserFilter{Department: in.Department, Position: in.Position}, start)
+		page, err := d.client(ctx).SearchPortalUsers(ctx, bitrix.UserFilter{Department: in.Department, Position: in.Position}, start)
 		if err != nil {
 			return bitrixErrorResult(ctx, err, map[string]string{bitrix.CodeInsufficientScope: "user.search needs the user_brief (or user) scope: add it to the webhook or application."})
 		}
@@ -162,7 +162,7 @@ func withActivity(ctx context.Context, d *Deps, users []bitrix.DialogUser) []bit
 	for i, u := range users {
 		ids[i] = int(u.ID)
 	}
-	known, err := d.Client.UsersByID(ctx, ids)
+	known, err := d.client(ctx).UsersByID(ctx, ids)
 	if err != nil {
 		d.Log.Debug("find_users: activity and type stay unknown", "error", err)
 		return users

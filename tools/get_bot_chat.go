@@ -46,7 +46,7 @@ func getBotChat(ctx context.Context, d *Deps, in GetBotChatInput) *mcp.CallToolR
 	if bad != nil {
 		return bad
 	}
-	c, err := d.Client.BotChat(ctx, botID, in.DialogID)
+	c, err := d.client(ctx).BotChat(ctx, botID, in.DialogID)
 	if err != nil {
 		return bitrixErrorResult(ctx, err, map[string]string{
 			bitrix.CodeAccessDenied: fmt.Sprintf("The bot %d is not a member of %s, so it may not read it; add the bot to the chat first, or use list_dialog_users.", botID, in.DialogID),

@@ -41,7 +41,7 @@ Example: {"dialog_id": "chat2935"}`,
 }
 
 func getChat(ctx context.Context, d *Deps, in GetChatInput) *mcp.CallToolResult {
-	c, err := d.Client.DialogGet(ctx, in.DialogID)
+	c, err := d.client(ctx).DialogGet(ctx, in.DialogID)
 	if err != nil {
 		return bitrixErrorResult(ctx, err, map[string]string{
 			bitrix.CodeAccessError: fmt.Sprintf("The credentials' user cannot see %s (not a member, or no such chat); check the id with find_chats.", in.DialogID),

@@ -74,13 +74,13 @@ func listDialogUsers(ctx context.Context, d *Deps, in ListDialogUsersInput) *mcp
 				max = 10000
 			}
 		}
-		all, err := d.Client.DialogUsersAll(ctx, q, max, progressFrom(ctx))
+		all, err := d.client(ctx).DialogUsersAll(ctx, q, max, progressFrom(ctx))
 		if err != nil {
 			return bitrixErrorResult(ctx, err, nil)
 		}
 		users, out.Total, out.NextOffset = all.Users, all.Total, all.NextOffset
 	} else {
-		page, err := d.Client.DialogUsers(ctx, q)
+		page, err := d.client(ctx).DialogUsers(ctx, q)
 		if err != nil {
 			return bitrixErrorResult(ctx, err, nil)
 		}

@@ -55,7 +55,7 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 	}
 	dialog := fmt.Sprintf("chat%d", c.chatID)
 	progress := progressFrom(ctx)
-	before, err := d.Client.DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
+	before, err := d.client(ctx).DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
 	if err != nil {
 		return out, bitrixErrorResult(ctx, err, nil)
 	}
@@ -126,7 +126,7 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 		verifyCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
 		defer cancel()
 	}
-	after, err := d.Client.DialogUsersAll(verifyCtx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
+	after, err := d.client(ctx).DialogUsersAll(verifyCtx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
 	if err != nil {
 		if lost != nil {
 			d.Log.Warn("a membership change's outcome is unknown", "chat", c.chatID, "users", todo, "error", lost, "verify_error", err)

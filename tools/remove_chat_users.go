@@ -64,7 +64,7 @@ func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp
 				if ctx.Err() != nil {
 					break
 				}
-				err := d.Client.ChatUserDelete(ctx, in.ChatID, id)
+				err := d.client(ctx).ChatUserDelete(ctx, in.ChatID, id)
 				switch {
 				case err == nil:
 					continue
@@ -111,7 +111,7 @@ func removalReason(err error) string {
 
 // chatName names a chat for a human: its name and id, or just the id.
 func chatName(ctx context.Context, d *Deps, dialog string) string {
-	if c, err := d.Client.DialogGet(ctx, dialog); err == nil && c.Name != "" {
+	if c, err := d.client(ctx).DialogGet(ctx, dialog); err == nil && c.Name != "" {
 		return fmt.Sprintf("%q (%s)", c.Name, dialog)
 	}
 	return dialog

@@ -41,6 +41,8 @@ const DefaultMaxInvite = 100
 
 // Deps is what a tool handler needs.
 type Deps struct {
+	// Client is the server's Bitrix24 client. With sign-in, each call runs
+	// with the caller's own instead (WithClient).
 	Client   *bitrix.Client
 	Settings Settings
 	Log      *slog.Logger
@@ -58,14 +60,41 @@ func (d *Deps) audit(ctx context.Context, e audit.Entry) error {
 	if d.Audit == nil {
 		return nil
 	}
-	e.Portal, e.UserID, e.RequestID = d.Client.Portal(), d.Client.ActingUser(), audit.RequestID(ctx)
+	e.Portal, e.UserID, e.RequestID = d.client(ctx).Portal(), d.client(ctx).ActingUser(), audit.RequestID(ctx)
 	e.Tool = callFrom(ctx).req.Params.Name
+	e.ClientID = audit.ClientID(ctx)
 	if info := server.RequestProtocolInfoFromContext(ctx); info != nil && info.ClientInfo != nil {
 		e.Client = info.ClientInfo.Name
 	} else if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
 		e.Client = s.GetClientInfo().Name
 	}
 	return d.Audit.Write(e)
+}
+
+type clientKey struct{}
+
+// WithClient makes the tool calls under ctx use c: the signed-in caller's
+// own Bitrix24 client.
+func WithClient(ctx context.Context, c *bitrix.Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// client is the Bitrix24 client a call uses: the caller's, or the server's.
+func (d *Deps) client(ctx context.Context) *bitrix.Client {
+	if c, ok := ctx.Value(clientKey{}).(*bitrix.Client); ok {
+		return c
+	}
+	return d.Client
+}
+
+// Changes reports whether the tool named changes chats (chat:write).
+func Changes(name string) bool {
+	for _, sp := range specs() {
+		if sp.name == name {
+			return !sp.readOnly
+		}
+	}
+	return false
 }
 
 func (d *Deps) confirmKey(ctx context.Context) ([]byte, error) { return d.ConfirmKey(ctx) }

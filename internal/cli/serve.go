@@ -30,6 +30,7 @@ func runServe(args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	if a.Demo != nil {
 		logger.Info("serving the built-in demo portal; no Bitrix24 account is used", "chats", demoChats(a))
 	}

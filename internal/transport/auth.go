@@ -6,9 +6,21 @@ import (
 	"strings"
 )
 
-// auth requires the bearer token (MCP_AUTH_TOKEN) when one is set. The
+// auth requires the bearer token (MCP_AUTH_TOKEN) when one is set, or with
+// sign-in a token of the server's own authorization server. The
 // probes answer without it: load balancers and orchestrators call them.
 func (h *HTTP) auth(next http.Handler) http.Handler {
+	if h.signin != nil {
+		// Each person signs in: their token says who they are (package auth).
+		authed := h.signin.Authenticate(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			authed.ServeHTTP(w, r)
+		})
+	}
 	token := []byte(h.cfg.AuthToken.Reveal())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(token) == 0 || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || bearerMatches(r.Header.Get("Authorization"), token) {

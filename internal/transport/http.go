@@ -26,6 +26,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/auth"
 )
 
 const (
@@ -51,6 +52,7 @@ type HTTP struct {
 	calls      *callTracker
 	store      stateStore   // the shared state store, or nil
 	portal     *portalCheck // for /readyz
+	signin     *auth.Server // with --auth bitrix24
 	requests   activity     // HTTP requests in flight
 	handler    http.Handler
 }
@@ -65,7 +67,7 @@ type stateStore interface {
 // call tracker to the server's tool middlewares.
 func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 	cfg := a.Config
-	h := &HTTP{cfg: cfg, log: logger, mcp: a.MCP, calls: newCallTracker(), sessions: newSessionStore(cfg.MaxSessions, sessionIdleTTL)}
+	h := &HTTP{cfg: cfg, log: logger, mcp: a.MCP, calls: newCallTracker(), sessions: newSessionStore(cfg.MaxSessions, sessionIdleTTL), signin: a.Auth}
 	if a.State != nil {
 		h.store = a.State
 	}
@@ -73,11 +75,19 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 		_, err := a.Client.Scopes(ctx)
 		return err
 	}}
+	if a.Auth != nil {
+		// The server holds no Bitrix24 token of its own to probe the portal
+		// with: readiness is the store's.
+		h.portal = nil
+	}
+	// Behind a reverse proxy on this machine, requests name the public host.
+	localOnly := a.Auth == nil || IsLoopback(publicHost(cfg.PublicURL))
 	a.MCP.Use(h.calls.middleware)
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath("/mcp"),
 		server.WithStreamableHTTPLogger(logger),
 		server.WithHeartbeatInterval(25 * time.Second),
+		server.WithDisableLocalhostProtection(!localOnly), // host.go guards it, allowing the public host
 	}
 	if cfg.Stateless {
 		opts = append(opts, server.WithStateLess(true))
@@ -92,13 +102,21 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 		server.WithKeepAlive(true),
 		server.WithKeepAliveInterval(25*time.Second),
 		server.WithSessionIDGenerator(h.calls.newSSESessionID),
+		server.WithSSEDisableLocalhostProtection(!localOnly),
 	)
 	h.calls.send = h.sse.SendEventToSession
 
 	guard := func(next http.Handler) http.Handler {
-		return h.draining(h.hostCheck(h.origin(h.auth(h.jsonBody(next)))))
+		return h.draining(h.hostCheck(h.origin(h.auth(h.jsonBody(h.writeScope(next))))))
 	}
 	mux := http.NewServeMux()
+	if a.Auth != nil {
+		oauth := h.oauthEndpoints(a.Auth)
+		for _, p := range auth.Paths {
+			mux.Handle(p, oauth)
+		}
+		mux.Handle("/signout", guard(http.HandlerFunc(a.Auth.SignOut)))
+	}
 	mux.Handle("/healthz", guard(http.HandlerFunc(h.healthz)))
 	mux.Handle("/readyz", guard(http.HandlerFunc(h.readyz)))
 	if a.Metrics != nil {
@@ -133,7 +151,7 @@ func IsLoopback(addr string) bool {
 
 // CheckListen refuses a network setting the server must not run with.
 func CheckListen(cfg *app.Config) error {
-	if cfg.AuthToken == "" && !IsLoopback(cfg.Addr) {
+	if cfg.AuthToken == "" && !cfg.SignIn() && !IsLoopback(cfg.Addr) {
 		return &app.UsageError{Msg: fmt.Sprintf("refusing to listen on %s without MCP_AUTH_TOKEN: anyone who can reach it could use your Bitrix24 credentials. Set MCP_AUTH_TOKEN to a long random string (clients send it as Authorization: Bearer ...), or listen on 127.0.0.1", cfg.Addr)}
 	}
 	return nil
@@ -146,7 +164,7 @@ func ListenAndServe(ctx context.Context, a *app.App, logger *slog.Logger) error 
 	if err := CheckListen(cfg); err != nil {
 		return err
 	}
-	if cfg.AuthToken == "" {
+	if cfg.AuthToken == "" && !cfg.SignIn() {
 		logger.Warn("no MCP_AUTH_TOKEN: any process on this machine can use the server and its Bitrix24 credentials")
 	}
 	h := NewHTTP(a, logger)
@@ -161,7 +179,7 @@ func ListenAndServe(ctx context.Context, a *app.App, logger *slog.Logger) error 
 	if cfg.Transport == "sse" {
 		paths = "/sse + /message (legacy SSE)"
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "paths", paths, "auth", cfg.AuthToken != "", "stateless", cfg.Stateless,
+	logger.Info("listening", "addr", ln.Addr().String(), "paths", paths, "auth", authKind(cfg), "stateless", cfg.Stateless,
 		"allowed_origins", cfg.AllowedOrigins, "max_connections", cfg.MaxConnections)
 
 	select {
@@ -199,4 +217,14 @@ func (h *HTTP) shutdown(srv *http.Server) error {
 	_ = srv.Close()
 	h.log.Info("stopped")
 	return nil
+}
+
+func authKind(cfg *app.Config) string {
+	switch {
+	case cfg.SignIn():
+		return "bitrix24 sign-in"
+	case cfg.AuthToken != "":
+		return "token"
+	}
+	return "none"
 }
