@@ -1,0 +1,54 @@
+package auth_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/transport"
+)
+
+// SignInServer is a team server with --auth bitrix24 against a fake
+// portal, listening on loopback.
+type SignInServer struct {
+	URL   string // the public URL
+	App   *app.App
+	Audit string // the audit trail's file
+	Key   string // MCP_STATE_KEY
+	srv   *http.Server
+}
+
+// StartSignIn serves a sign-in server for p until the test ends; extra
+// settings win over the defaults. p's application sends browsers to the
+// server's /callback.
+func StartSignIn(t testing.TB, p *fakeportal.Portal, extra map[string]string) *SignInServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := "http://" + ln.Addr().String()
+	dir := t.TempDir()
+	env := testkit.SignInEnv(p, public, dir, testkit.NewKey())
+	for k, v := range extra {
+		env[k] = v
+	}
+	cfg := testkit.Config(t, env)
+	a := testkit.Assemble(t, cfg, app.Options{})
+	p.SetRedirectURI(public + "/callback")
+	s := &SignInServer{URL: public, App: a, Audit: env["MCP_AUDIT_LOG"], Key: env["MCP_STATE_KEY"],
+		srv: &http.Server{Handler: transport.NewHTTP(a, a.Log), ReadHeaderTimeout: 10 * time.Second}}
+	go func() { _ = s.srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.srv.Shutdown(ctx)
+		_ = a.Close()
+	})
+	return s
+}
