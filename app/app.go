@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -45,6 +46,9 @@ type Options struct {
 	// Metrics, when set, counts tool calls, portal requests, waits,
 	// refreshes and store errors (telemetry.New).
 	Metrics *telemetry.Metrics
+	// MetadataClient fetches MCP clients' metadata documents with sign-in
+	// (default: https to public addresses only, see auth.Config).
+	MetadataClient *http.Client
 }
 
 // App is an assembled server: its Bitrix24 client and its MCP server with
@@ -159,7 +163,7 @@ func New(cfg *Config, o Options) (*App, error) {
 	}
 	a.Audit = trail
 	if cfg.SignIn() {
-		if err := a.signIn(bcfg); err != nil {
+		if err := a.signIn(bcfg, o.MetadataClient); err != nil {
 			return nil, err
 		}
 		a.MCP.Use(asCaller(a.Auth, logger))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -18,7 +19,7 @@ import (
 
 // signIn builds the authorization server of --auth bitrix24: its store is
 // the shared Redis with --state, else the bbolt file.
-func (a *App) signIn(bcfg bitrix.Config) error {
+func (a *App) signIn(bcfg bitrix.Config, metadata *http.Client) error {
 	cfg := a.Config
 	var store auth.Store
 	if a.State != nil {
@@ -35,7 +36,7 @@ func (a *App) signIn(bcfg bitrix.Config) error {
 		store = b
 	}
 	srv, err := auth.New(auth.Config{PublicURL: cfg.PublicURL, App: *bcfg.OAuth, Base: a.Client, Store: store, Key: cfg.StateKey,
-		HTTPClient: bcfg.HTTPClient, Log: a.Log, Audit: a.Audit})
+		HTTPClient: bcfg.HTTPClient, MetadataClient: metadata, Log: a.Log, Audit: a.Audit})
 	if err != nil {
 		return &UsageError{err.Error()}
 	}

@@ -42,6 +42,17 @@ var codeHints = map[string]string{
 	bitrix.CodeStateStore:         "The server's shared state store (Redis, BITRIX24_STATE_URL) does not answer, and calls fail rather than risk the portal's limit; try again when it is back, or tell the server's operator.",
 }
 
+// signedInHints replace codeHints when the caller signed in as themselves
+// (--auth bitrix24): then the credentials are theirs, not the server's.
+var signedInHints = map[string]string{
+	bitrix.CodeNoAuthFound:        "Bitrix24 no longer accepts your sign-in; sign in again (your MCP client asks you to).",
+	bitrix.CodeInvalidGrant:       "Bitrix24 no longer accepts your sign-in; sign in again (your MCP client asks you to).",
+	bitrix.CodeInvalidCredentials: "Your Bitrix24 user lacks permission for this; ask someone who has it.",
+	bitrix.CodeAccessError:        "You have no access to this chat in Bitrix24, or may not change it: you must be a member (and for adding, the chat must allow you to add).",
+	bitrix.CodeAccessDeniedExtend: "Only the chat's owner or managers may add participants to this chat; ask one of them.",
+	bitrix.CodeInsufficientScope:  "The server's Bitrix24 application lacks a scope this tool needs (im, imbot); tell the server's operator.",
+}
+
 // ErrorCodes are the Bitrix24 error codes the tools know: a fixed set, so
 // that a metric labelled with a code cannot grow without bound.
 func ErrorCodes() []string {
@@ -82,6 +93,9 @@ func bitrixErrorResult(ctx context.Context, err error, overrides map[string]stri
 	hint := overrides[e.Code]
 	if hint == "" || systemAccessDenied(e) {
 		hint = codeHints[e.Code]
+	}
+	if _, signedIn := ctx.Value(clientKey{}).(*bitrix.Client); signedIn && signedInHints[e.Code] != "" {
+		hint = signedInHints[e.Code]
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Bitrix24 error %s from %s", e.Code, e.Method)

@@ -57,6 +57,13 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 	progress := progressFrom(ctx)
 	before, err := d.client(ctx).DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
 	if err != nil {
+		if e, ok := bitrix.AsError(err); ok && ctx.Err() == nil {
+			// Bitrix24 refused this person the chat: a refused change, on the record.
+			entry.Event, entry.Outcome, entry.Reason = audit.Refused, "refused", "Bitrix24 "+e.Code+" reading the chat's members"
+			if aerr := d.audit(ctx, entry); aerr != nil {
+				return out, auditFailed(aerr)
+			}
+		}
 		return out, bitrixErrorResult(ctx, err, nil)
 	}
 	names := make(map[int]string, len(before.Users))

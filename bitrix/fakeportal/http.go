@@ -202,6 +202,7 @@ func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stats.TokenRequests++
 	o := p.fix.OAuth
 	if q.Get("client_id") != o.ClientID || q.Get("client_secret") != o.ClientSecret || o.ClientID == "" {
 		writeJSON(w, 401, map[string]any{"error": "invalid_client", "error_description": "Invalid client credentials"})

@@ -143,12 +143,14 @@ func (p *Portal) ExpireUserToken(id int) {
 	}
 }
 
-// RevokeUser makes a signed-in person's refresh token answer invalid_grant,
-// as when they removed the application or an admin blocked them.
+// RevokeUser expires a signed-in person's access token and makes their
+// refresh token answer invalid_grant, as when they removed the application
+// or an admin blocked them.
 func (p *Portal) RevokeUser(id int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if pr := p.people[id]; pr != nil {
+		p.expired[pr.access] = true // the access token lives out its hour; then no refresh
 		delete(p.peopleTokens, pr.access)
 		delete(p.people, id)
 	}

@@ -66,6 +66,7 @@ type Stats struct {
 	Rejected503     int            // QUERY_LIMIT_EXCEEDED answers
 	Injected500     int            // faults injected
 	Refreshes       int            // successful token refreshes
+	TokenRequests   int            // requests to the OAuth token endpoint, refused ones too
 	AddUserCalls    int            // im.chat.user.add executions (inside batches too)
 	DeleteUserCalls int            // im.chat.user.delete removals
 	BotsRegistered  int            // imbot.v2.Bot.register calls that made a new bot

@@ -27,6 +27,10 @@ type SignInServer struct {
 // settings win over the defaults. p's application sends browsers to the
 // server's /callback.
 func StartSignIn(t testing.TB, p *fakeportal.Portal, extra map[string]string) *SignInServer {
+	return startSignIn(t, p, extra, app.Options{})
+}
+
+func startSignIn(t testing.TB, p *fakeportal.Portal, extra map[string]string, o app.Options) *SignInServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +43,7 @@ func StartSignIn(t testing.TB, p *fakeportal.Portal, extra map[string]string) *S
 		env[k] = v
 	}
 	cfg := testkit.Config(t, env)
-	a := testkit.Assemble(t, cfg, app.Options{})
+	a := testkit.Assemble(t, cfg, o)
 	p.SetRedirectURI(public + "/callback")
 	s := &SignInServer{URL: public, App: a, Audit: env["MCP_AUDIT_LOG"], Key: env["MCP_STATE_KEY"],
 		srv: &http.Server{Handler: transport.NewHTTP(a, a.Log), ReadHeaderTimeout: 10 * time.Second}}

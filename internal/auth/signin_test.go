@@ -88,14 +88,3 @@ func TestGoSDKSignsInWithDynamicRegistration(t *testing.T) {
 		t.Fatalf("the consent page should name the client and what it may do: %q", b.Pages)
 	}
 }
-
-func TestDebugAudit(t *testing.T) {
-	p := portaltest.Start(t, nil)
-	s := StartSignIn(t, p, nil)
-	p.ConsentAs(1271)
-	b := testkit.NewBrowser()
-	cs := goSDKSession(t, s, b, dcr(b, "http://127.0.0.1:43123/callback"))
-	_, text := callTool(t, cs, "find_chats", map[string]any{"query": "sales"})
-	t.Log(text)
-	t.Log(auditLines(t, s.Audit), p.UserRefreshes(1271))
-}

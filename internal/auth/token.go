@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
@@ -28,7 +29,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	clientID := f.Get("client_id")
 	if id, _, ok := r.BasicAuth(); ok && clientID == "" {
-		clientID = id
+		// RFC 6749 2.3.1: the id is form-encoded before Basic encoding.
+		if unescaped, err := url.QueryUnescape(id); err == nil {
+			clientID = unescaped
+		}
 	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()

@@ -115,7 +115,8 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 		for _, p := range auth.Paths {
 			mux.Handle(p, oauth)
 		}
-		mux.Handle("/signout", guard(http.HandlerFunc(a.Auth.SignOut)))
+		// A bearer token is the proof here (no cookie): no JSON body needed.
+		mux.Handle("/signout", h.draining(h.hostCheck(h.origin(h.auth(http.HandlerFunc(a.Auth.SignOut))))))
 	}
 	mux.Handle("/healthz", guard(http.HandlerFunc(h.healthz)))
 	mux.Handle("/readyz", guard(http.HandlerFunc(h.readyz)))

@@ -1,0 +1,184 @@
+package auth_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
+)
+
+// Two people through one server: each sees their own chats and acts with
+// their own permissions, and the audit trail names who did what.
+func TestTwoPeople(t *testing.T) {
+	p := portaltest.Start(t, nil)
+	s := StartSignIn(t, p, nil)
+
+	p.ConsentAs(1271) // Dmitry: not in chat 4000
+	ba := testkit.NewBrowser()
+	a := goSDKSession(t, s, ba, dcr(ba, "http://127.0.0.1:43123/callback"))
+	p.ConsentAs(1269) // Alexander: owns chat 4000
+	bb := testkit.NewBrowser()
+	b := goSDKSession(t, s, bb, dcr(bb, "http://127.0.0.1:43124/callback"))
+
+	_, textA := callTool(t, a, "find_chats", map[string]any{"query": "sales"})
+	_, textB := callTool(t, b, "find_chats", map[string]any{"query": "sales"})
+	if strings.Contains(textA, "Sales floor") || !strings.Contains(textB, "Sales floor") {
+		t.Errorf("each should see only their chats:\nA: %s\nB: %s", textA, textB)
+	}
+	if res, text := callTool(t, a, "list_dialog_users", map[string]any{"dialog_id": "chat4000"}); !res.IsError {
+		t.Errorf("A read a chat A is not in: %s", text)
+	}
+
+	res, text := callTool(t, a, "add_chat_users", map[string]any{"chat_id": 4000, "user_ids": []int{1291}})
+	if !res.IsError || !strings.Contains(text, "ACCESS_ERROR") || !strings.Contains(text, "You have no access") {
+		t.Errorf("A's invite to a chat A may not change: %s", text)
+	}
+	res, text = callTool(t, b, "add_chat_users", map[string]any{"chat_id": 4000, "user_ids": []int{1291}})
+	if res.IsError {
+		t.Errorf("B's invite: %s", text)
+	}
+	if p.ActiveMemberCount(4000) != 4 {
+		t.Errorf("chat 4000 has %d members, want 4", p.ActiveMemberCount(4000))
+	}
+
+	var writes []map[string]any
+	for _, l := range auditLines(t, s.Audit) {
+		if l["event"] != "sign-in" && l["outcome"] != "attempt" {
+			writes = append(writes, l)
+		}
+	}
+	if len(writes) != 2 || writes[0]["event"] != "refused" || writes[0]["bitrix24_user_id"] != "1271" || writes[1]["bitrix24_user_id"] != "1269" ||
+		writes[0]["mcp_client_id"] == writes[1]["mcp_client_id"] || writes[1]["outcome"] != "done" {
+		t.Errorf("the audit trail's changes should name A then B: %v", writes)
+	}
+}
+
+// Twenty calls of one person meet an expired Bitrix24 token at once: their
+// pair is refreshed once, and every call succeeds. Bitrix24 refusing the
+// refresh token later ends their sign-in.
+func TestOnePersonAcrossAnExpiry(t *testing.T) {
+	p := portaltest.Start(t, nil)
+	s := StartSignIn(t, p, nil)
+	p.ConsentAs(1271)
+	b := testkit.NewBrowser()
+	cs := goSDKSession(t, s, b, dcr(b, "http://127.0.0.1:43123/callback"))
+	callTool(t, cs, "get_chat", map[string]any{"dialog_id": "chat2725"})
+	before := p.UserRefreshes(1271)
+	p.ExpireUserToken(1271)
+	concurrently(t, 20, func(int) {
+		if res, text := callTool(t, cs, "get_chat", map[string]any{"dialog_id": "chat2725"}); res.IsError {
+			t.Errorf("a call across the expiry failed: %s", text)
+		}
+	})
+	if n := p.UserRefreshes(1271) - before; n != 1 {
+		t.Errorf("%d refreshes of the person's pair, want 1", n)
+	}
+
+	p.RevokeUser(1271)
+	res, text := callTool(t, cs, "get_chat", map[string]any{"dialog_id": "chat2725"})
+	if !res.IsError || !strings.Contains(text, "sign in again") {
+		t.Errorf("after Bitrix24 refused the refresh token: %s", text)
+	}
+	found := false
+	for _, l := range auditLines(t, s.Audit) {
+		found = found || (l["event"] == "sign-out" && strings.Contains(l["reason"].(string), "invalid_grant"))
+	}
+	if !found {
+		t.Error("the revocation is not in the audit trail")
+	}
+}
+
+func concurrently(t *testing.T, n int, f func(i int)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(i) }()
+	}
+	wg.Wait()
+}
+
+// The Go SDK's client registers with a Client ID Metadata Document; the
+// server fetches it (here from a TLS server the test trusts) and shows its
+// host on the consent page.
+func TestGoSDKSignsInWithAMetadataDocument(t *testing.T) {
+	redirect := "http://127.0.0.1:43125/callback"
+	var doc *httptest.Server
+	doc = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"client_id": doc.URL + "/client.json", "client_name": "Document client",
+			"redirect_uris": []string{redirect}, "grant_types": []string{"authorization_code", "refresh_token"}, "token_endpoint_auth_method": "none"})
+	}))
+	defer doc.Close()
+	p := portaltest.Start(t, nil)
+	s := startSignIn(t, p, nil, app.Options{MetadataClient: doc.Client()})
+	p.ConsentAs(1271)
+	b := testkit.NewBrowser()
+	cs := goSDKSession(t, s, b, auth.AuthorizationCodeHandlerConfig{
+		ClientIDMetadataDocumentConfig: &auth.ClientIDMetadataDocumentConfig{URL: doc.URL + "/client.json"},
+		RedirectURL:                    redirect, AuthorizationCodeFetcher: b.Fetcher(redirect)})
+	if res, text := callTool(t, cs, "get_chat", map[string]any{"dialog_id": "chat2725"}); res.IsError {
+		t.Fatal(text)
+	}
+	if len(b.Pages) != 1 || !strings.Contains(b.Pages[0], "Document client") || !strings.Contains(b.Pages[0], "127.0.0.1") {
+		t.Errorf("the consent page should name the document's client and its host: %q", b.Pages)
+	}
+
+	// The default fetcher refuses a document on a private address.
+	s2 := StartSignIn(t, p, nil)
+	resp, err := http.Get(authorizeURL(s2, goodAuthorize(s2, doc.URL+"/client.json", redirect, newPKCE(), "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a document on a loopback address: HTTP %d, want 400", resp.StatusCode)
+	}
+}
+
+// Registrations survive a restart (clients cache their ids); loopback
+// redirects match on any port; custom schemes and several redirect URIs
+// per client work (Cursor registers three).
+func TestRegistrationsAndRedirects(t *testing.T) {
+	p := portaltest.Start(t, nil)
+	dir := t.TempDir()
+	key := testkit.NewKey()
+	store := map[string]string{"MCP_AUTH_STORE": dir + "/signin.db", "MCP_STATE_KEY": key}
+	s := StartSignIn(t, p, store)
+	client := register(t, s, "cursor://anysphere.cursor-retrieval/oauth/user-callback", "http://127.0.0.1/callback", "http://localhost:6274/oauth/callback")
+	s.srv.Close()
+	_ = s.App.Close()
+
+	s = StartSignIn(t, p, store)
+	p.ConsentAs(1271)
+	for _, redirect := range []string{"http://127.0.0.1:53412/callback", "cursor://anysphere.cursor-retrieval/oauth/user-callback", "http://localhost:6274/oauth/callback"} {
+		q, err := testkit.NewBrowser().Authorize(authorizeURL(s, goodAuthorize(s, client, redirect, newPKCE(), "")), redirect)
+		if err != nil || q.Get("code") == "" || q.Get("iss") != s.URL {
+			t.Errorf("%s after a restart: %v %v", redirect, err, q)
+		}
+	}
+	for _, bad := range []string{"http://127.0.0.1:53412/other", "cursor://anysphere.cursor-retrieval/other", "http://evil.example/callback"} {
+		if _, err := testkit.NewBrowser().Authorize(authorizeURL(s, goodAuthorize(s, client, bad, newPKCE(), "")), bad); err == nil {
+			t.Errorf("%s was accepted", bad)
+		}
+	}
+	resp, _ := http.Post(s.URL+"/register", "application/json", strings.NewReader(`{"redirect_uris":["http://evil.example/cb"]}`))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("registering an http redirect off loopback: HTTP %d, want 400", resp.StatusCode)
+	}
+}
+
+var _ = tls.VersionTLS12
+var _ = context.Background
+var _ sdk.Transport
