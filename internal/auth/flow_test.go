@@ -95,7 +95,7 @@ func signInByHand(t *testing.T, s *SignInServer, scope string) tokens {
 // rpc posts one JSON-RPC message to /mcp with a bearer token.
 func rpc(t *testing.T, s *SignInServer, token, body string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/mcp", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, s.Base+"/mcp", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if token != "" {

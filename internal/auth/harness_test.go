@@ -17,6 +17,7 @@ import (
 // portal, listening on loopback.
 type SignInServer struct {
 	URL   string // the public URL
+	Base  string // where it listens (the public URL, unless a test set another)
 	App   *app.App
 	Audit string // the audit trail's file
 	Key   string // MCP_STATE_KEY
@@ -44,8 +45,8 @@ func startSignIn(t testing.TB, p *fakeportal.Portal, extra map[string]string, o 
 	}
 	cfg := testkit.Config(t, env)
 	a := testkit.Assemble(t, cfg, o)
-	p.SetRedirectURI(public + "/callback")
-	s := &SignInServer{URL: public, App: a, Audit: env["MCP_AUDIT_LOG"], Key: env["MCP_STATE_KEY"],
+	p.SetRedirectURI(cfg.PublicURL + "/callback")
+	s := &SignInServer{URL: cfg.PublicURL, Base: public, App: a, Audit: env["MCP_AUDIT_LOG"], Key: env["MCP_STATE_KEY"],
 		srv: &http.Server{Handler: transport.NewHTTP(a, a.Log), ReadHeaderTimeout: 10 * time.Second}}
 	go func() { _ = s.srv.Serve(ln) }()
 	t.Cleanup(func() {
