@@ -49,6 +49,7 @@ schemas:
 # MCP inspector and the TypeScript SDK client on every transport, and the
 # README's commands.
 e2e: build
+	cd e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null
 	go test -tags e2e $(RACE) -count=1 ./e2e/
 	e2e/run.sh $(CURDIR)/$(BIN) stdio sse http
 	e2e/readme.sh
