@@ -181,3 +181,56 @@ func TestLogFormatAlias(t *testing.T) {
 		t.Fatalf("a bad LOG_FORMAT: %v", err)
 	}
 }
+
+// --auth bitrix24 starts only with what sign-in needs, and names what is
+// missing or wrong.
+func TestSignInSettings(t *testing.T) {
+	key := strings.Repeat("ab", 32)
+	good := func() map[string]string {
+		return map[string]string{"MCP_AUTH": "bitrix24", "MCP_TRANSPORT": "http", "MCP_PUBLIC_URL": "https://mcp.example.com/",
+			"BITRIX24_PORTAL_URL": "https://team.bitrix24.com", "BITRIX24_CLIENT_ID": "local.1", "BITRIX24_CLIENT_SECRET": "s3cret", "MCP_STATE_KEY": key}
+	}
+	cfg, err := load(t, good())
+	if err != nil || !cfg.SignIn() || cfg.PublicURL != "https://mcp.example.com" || cfg.Bitrix.OAuth == nil || !cfg.Bitrix.OAuth.SignIn ||
+		cfg.Bitrix.OAuth.ClientEndpoint != "https://team.bitrix24.com/rest/" || !strings.HasSuffix(cfg.AuthStore, "signin-team.bitrix24.com.db") {
+		t.Fatalf("a good sign-in configuration: %+v %v", cfg, err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "key")
+	_ = os.WriteFile(keyFile, []byte(key+"\n"), 0o644)
+	for name, c := range map[string]struct {
+		change map[string]string
+		want   string
+	}{
+		"no key":              {map[string]string{"MCP_STATE_KEY": ""}, "MCP_STATE_KEY"},
+		"a short key":         {map[string]string{"MCP_STATE_KEY": "abcd"}, "32-byte"},
+		"a key file for all":  {map[string]string{"MCP_STATE_KEY": "", "MCP_STATE_KEY_FILE": keyFile}, "chmod 600"},
+		"both key ways":       {map[string]string{"MCP_STATE_KEY_FILE": keyFile}, "not both"},
+		"no public URL":       {map[string]string{"MCP_PUBLIC_URL": ""}, "MCP_PUBLIC_URL"},
+		"http off loopback":   {map[string]string{"MCP_PUBLIC_URL": "http://mcp.example.com"}, "https"},
+		"a path":              {map[string]string{"MCP_PUBLIC_URL": "https://mcp.example.com/b24"}, "has a path"},
+		"stdio":               {map[string]string{"MCP_TRANSPORT": "stdio"}, "login"},
+		"no secret":           {map[string]string{"BITRIX24_CLIENT_SECRET": ""}, "BITRIX24_CLIENT_SECRET"},
+		"a webhook beside":    {map[string]string{"BITRIX24_WEBHOOK_URL": hook}, "BITRIX24_WEBHOOK_URL"},
+		"a static token":      {map[string]string{"MCP_AUTH_TOKEN": "tok"}, "MCP_AUTH_TOKEN"},
+		"no portal":           {map[string]string{"BITRIX24_PORTAL_URL": ""}, "BITRIX24_PORTAL_URL"},
+		"two portals":         {map[string]string{"BITRIX24_CLIENT_ENDPOINT": "https://other.bitrix24.com/rest/"}, "different portals"},
+		"the demo":            {map[string]string{"BITRIX24_DEMO": "true"}, "demo"},
+		"an unknown auth way": {map[string]string{"MCP_AUTH": "oidc"}, "MCP_AUTH"},
+	} {
+		env := good()
+		for k, v := range c.change {
+			env[k] = v
+		}
+		_, err := load(t, env)
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want a usage error naming %q", name, err, c.want)
+		}
+	}
+	_ = os.Chmod(keyFile, 0o600)
+	env := good()
+	env["MCP_STATE_KEY"], env["MCP_STATE_KEY_FILE"] = "", keyFile
+	if _, err := load(t, env); err != nil {
+		t.Errorf("a private key file: %v", err)
+	}
+}

@@ -38,6 +38,9 @@ func runCheck(args []string, env Env) error {
 			return err
 		}
 	}
+	if cfg.SignIn() {
+		return checkSignIn(cfg, env)
+	}
 	// A check answers quickly: a portal that is down stays down for a while.
 	cfg.Bitrix.MaxRetryTime, cfg.Bitrix.MaxAttempts = 20*time.Second, 3
 	a, err := app.New(cfg, appOptions(env, nil))

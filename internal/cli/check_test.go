@@ -159,3 +159,28 @@ func TestCheckDeep(t *testing.T) {
 		t.Fatalf("check --help does not document --deep:\n%s", out.String())
 	}
 }
+
+// With --auth bitrix24, check asks Bitrix24's OAuth server about the
+// application (invalid_grant for a bogus code: it knows it) and the store.
+func TestCheckSignIn(t *testing.T) {
+	p := portaltest.Start(t, nil)
+	dir := t.TempDir()
+	env := testkit.SignInEnv(p, "http://127.0.0.1:8080", dir, testkit.NewKey())
+	check := func(env map[string]string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := run([]string{"check"}, func(k string) string { return env[k] }, nil, &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	code, out := check(env)
+	if code != 0 || !strings.Contains(out, "accepts BITRIX24_CLIENT_ID") || !strings.Contains(out, "http://127.0.0.1:8080/callback") {
+		t.Fatalf("sign-in check: exit %d\n%s", code, out)
+	}
+	env["BITRIX24_CLIENT_SECRET"] = "wrong-secret"
+	if code, out := check(env); code != 1 || !strings.Contains(out, "invalid_client") || strings.Contains(out, "wrong-secret") {
+		t.Fatalf("a wrong secret: exit %d\n%s", code, out)
+	}
+	delete(env, "MCP_STATE_KEY")
+	if code, out := check(env); code != 2 || !strings.Contains(out, "MCP_STATE_KEY") {
+		t.Fatalf("no key: exit %d\n%s", code, out)
+	}
+}
