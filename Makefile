@@ -20,14 +20,18 @@ test:
 
 # Micro-benchmarks, the scenario table (about a minute: the naive client it
 # is compared with really waits on the 2/s limit), the HTTP soak table
-# (about 30 s), metrics on against off (about 30 s), and one replica
-# against three sharing Redis (needs redis-server).
+# (about 30 s), metrics on against off (about 30 s), one replica against
+# three sharing Redis (needs redis-server), and sign-in: the token check,
+# memory per person, start-up with 10,000 people stored, and 100 people
+# calling at once on a 2/s portal (about a minute).
 bench:
 	go test -run '^$$' -bench . -benchmem ./bitrix/ ./tools/
 	go test -tags e2e -run '^$$' -bench Scenarios -benchtime 1x ./e2e/
 	go test -tags e2e -run '^$$' -bench Soak -benchtime 1x ./e2e/
 	go test -tags e2e -run '^$$' -bench MetricsOverhead -benchtime 1x ./e2e/
 	go test -run '^$$' -bench Replicas -benchtime 1x ./state/
+	go test -run '^$$' -bench 'Startup|HundredPeople' -benchtime 1x ./internal/auth/
+	go test -run '^$$' -bench 'Verify|MemoryPerPerson' -benchmem ./internal/auth/
 
 # staticcheck is pinned and fetched by go run (its version builds on Go 1.26).
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2

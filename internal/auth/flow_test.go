@@ -18,7 +18,7 @@ import (
 // The sign-in flow by hand, as a client would drive it, for the tests that
 // need to step off it.
 
-func register(t *testing.T, s *SignInServer, redirects ...string) string {
+func register(t testing.TB, s *SignInServer, redirects ...string) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"redirect_uris": redirects, "client_name": "hand-driven client",
 		"grant_types": []string{"authorization_code", "refresh_token"}, "token_endpoint_auth_method": "none"})
@@ -59,7 +59,7 @@ func goodAuthorize(s *SignInServer, client, redirect string, p pkce, scope strin
 		"code_challenge_method": "S256", "state": "st-123", "resource": s.URL + "/mcp", "scope": scope}
 }
 
-func postForm(t *testing.T, u string, form url.Values) (int, map[string]any) {
+func postForm(t testing.TB, u string, form url.Values) (int, map[string]any) {
 	t.Helper()
 	resp, err := http.PostForm(u, form)
 	if err != nil {
@@ -75,7 +75,7 @@ func postForm(t *testing.T, u string, form url.Values) (int, map[string]any) {
 type tokens struct{ access, refresh, client string }
 
 // signInByHand runs the whole flow for the person the portal consents as.
-func signInByHand(t *testing.T, s *SignInServer, scope string) tokens {
+func signInByHand(t testing.TB, s *SignInServer, scope string) tokens {
 	t.Helper()
 	redirect := "http://127.0.0.1:41999/cb"
 	client := register(t, s, redirect)
@@ -93,7 +93,7 @@ func signInByHand(t *testing.T, s *SignInServer, scope string) tokens {
 }
 
 // rpc posts one JSON-RPC message to /mcp with a bearer token.
-func rpc(t *testing.T, s *SignInServer, token, body string) *http.Response {
+func rpc(t testing.TB, s *SignInServer, token, body string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, s.Base+"/mcp", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

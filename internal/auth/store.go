@@ -55,6 +55,8 @@ type BoltStore struct {
 	db    *bolt.DB
 	path  string
 	locks sync.Map // name -> *sync.Mutex
+	stop  chan struct{}
+	swept sync.WaitGroup
 }
 
 var boltBucket = []byte("signin")
@@ -75,15 +77,39 @@ func OpenBolt(path string) (*BoltStore, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &BoltStore{db: db, path: path}
-	s.sweep()
+	s := &BoltStore{db: db, path: path, stop: make(chan struct{})}
+	// Expired values are dropped in the background, never holding up
+	// start-up: reads skip them anyway.
+	s.swept.Add(1)
+	go s.sweeper()
 	return s, nil
+}
+
+const sweepEvery = time.Hour
+
+func (s *BoltStore) sweeper() {
+	defer s.swept.Done()
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.sweep()
+			t.Reset(sweepEvery)
+		}
+	}
 }
 
 func (s *BoltStore) String() string { return s.path }
 
-// Close closes the file.
-func (s *BoltStore) Close() error { return s.db.Close() }
+// Close stops the sweeper and closes the file.
+func (s *BoltStore) Close() error {
+	close(s.stop)
+	s.swept.Wait()
+	return s.db.Close()
+}
 
 func boltKey(kind, key string) []byte { return []byte(kind + "\x00" + key) }
 
