@@ -40,6 +40,11 @@ func (a *App) signIn(bcfg bitrix.Config, metadata *http.Client) error {
 	if err != nil {
 		return &UsageError{err.Error()}
 	}
+	if a.Metrics != nil {
+		srv.Observe(a.Metrics)
+		a.Metrics.GaugeFunc("bitrix24_mcp_people_active", "With --auth bitrix24: people whose Bitrix24 client this process holds (they called within 15 minutes).",
+			func() float64 { return float64(srv.People()) })
+	}
 	a.Auth = srv
 	a.Log.Info("people sign in with Bitrix24", "public_url", srv.Issuer(), "bitrix24_handler_url", srv.CallbackURL(), "store", store.String())
 	return nil

@@ -303,7 +303,7 @@ func TestDashboardAndScrapeConfig(t *testing.T) {
 		}
 	}
 	// Gauges that need a live server (sessions, bucket) are added there.
-	for _, n := range []string{"bitrix24_mcp_sessions", "bitrix24_mcp_sse_calls_in_flight", "bitrix24_mcp_rate_limit_bucket_level"} {
+	for _, n := range []string{"bitrix24_mcp_sessions", "bitrix24_mcp_sse_calls_in_flight", "bitrix24_mcp_rate_limit_bucket_level", "bitrix24_mcp_people_active"} {
 		exported[n] = true
 	}
 	raw, err := os.ReadFile("deploy/grafana-dashboard.json")

@@ -56,6 +56,7 @@ func (s *Server) Verify(ctx context.Context, token string) (*Identity, error) {
 // protected-resource metadata is (RFC 9728 5.1), so a client can discover
 // how to sign in.
 func (s *Server) Challenge(w http.ResponseWriter, r *http.Request, err error) {
+	s.event("unauthorized")
 	h := fmt.Sprintf(`Bearer resource_metadata="%s", scope="%s"`, s.ResourceMetadataURL(r.URL.Path), strings.Join(allScopes, " "))
 	if err != nil {
 		h += fmt.Sprintf(`, error="invalid_token", error_description="%s"`, err.Error())

@@ -110,3 +110,23 @@ func rpc(t testing.TB, s *SignInServer, token, body string) *http.Response {
 }
 
 const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+
+// rpcGet GETs path with a bearer token ("" for none).
+func rpcGet(t testing.TB, s *SignInServer, path, token string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.Base+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func readAll(resp *http.Response) string {
+	raw, _ := io.ReadAll(resp.Body)
+	return string(raw)
+}

@@ -104,6 +104,7 @@ func (s *Server) revokeGrant(ctx context.Context, uid int, grantID, why string) 
 	if len(r.Grants) == 0 {
 		s.people.drop(uid)
 	}
+	s.event("revoked")
 	s.audit(audit.Entry{Event: audit.SignOut, UserID: userKey(uid), ClientID: g.ClientID, Client: g.Client, Outcome: "done", Reason: why})
 	return nil
 }
@@ -122,6 +123,7 @@ func (s *Server) revokeUser(ctx context.Context, uid int, why string) error {
 	if r != nil {
 		for id, g := range r.Grants {
 			s.live.Delete(id)
+			s.event("revoked")
 			s.audit(audit.Entry{Event: audit.SignOut, UserID: userKey(uid), ClientID: g.ClientID, Client: g.Client, Outcome: "done", Reason: why})
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal/portaltest"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/telemetry"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 )
 
@@ -22,7 +23,7 @@ import (
 // their own permissions, and the audit trail names who did what.
 func TestTwoPeople(t *testing.T) {
 	p := portaltest.Start(t, nil)
-	s := StartSignIn(t, p, nil)
+	s := startSignIn(t, p, nil, app.Options{Metrics: telemetry.ForServer("test")})
 
 	p.ConsentAs(1271) // Dmitry: not in chat 4000
 	ba := testkit.NewBrowser()
@@ -50,6 +51,23 @@ func TestTwoPeople(t *testing.T) {
 	}
 	if p.ActiveMemberCount(4000) != 4 {
 		t.Errorf("chat 4000 has %d members, want 4", p.ActiveMemberCount(4000))
+	}
+
+	// Metrics: two sign-ins, two people active, no user id in a label.
+	resp := rpcGet(t, s, "/metrics", "")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token: HTTP %d", resp.StatusCode)
+	}
+	p.ConsentAs(1291)
+	tok := signInByHand(t, s, "chat:read")
+	scrape := readAll(rpcGet(t, s, "/metrics", tok.access))
+	for _, want := range []string{`bitrix24_mcp_signin_events_total{event="sign_in"} 3`, "bitrix24_mcp_people_active 2"} {
+		if !strings.Contains(scrape, want) {
+			t.Errorf("the scrape lacks %s", want)
+		}
+	}
+	if strings.Contains(scrape, "1271") || strings.Contains(scrape, "1269") {
+		t.Error("a user id is in the metrics")
 	}
 
 	var writes []map[string]any

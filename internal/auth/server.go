@@ -77,9 +77,29 @@ type Config struct {
 	MetadataClient *http.Client
 	Log            *slog.Logger
 	Audit          *audit.Log
+	// Observer hears sign-in events (metrics); nil: none.
+	Observer Observer
 	// Now is the clock (tests move it).
 	Now func() time.Time
 }
+
+// Observer hears sign-in events: sign_in, refresh, revoked, refused,
+// unauthorized.
+type Observer interface {
+	SignInEvent(event string)
+}
+
+func (s *Server) event(name string) {
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.SignInEvent(name)
+	}
+}
+
+// Observe makes o hear sign-in events (set before serving).
+func (s *Server) Observe(o Observer) { s.cfg.Observer = o }
+
+// People is how many people have a Bitrix24 client held here now.
+func (s *Server) People() int { return s.people.count() }
 
 // Server is the authorization server and the checker of its tokens.
 type Server struct {

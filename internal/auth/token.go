@@ -48,6 +48,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// refused answers a refused exchange, counted.
+func (s *Server) refused(w http.ResponseWriter, code, description string) {
+	s.event("refused")
+	oauthError(w, http.StatusBadRequest, code, description)
+}
+
 func (s *Server) exchangeCode(ctx context.Context, w http.ResponseWriter, clientID, code, redirect, verifier, resource string) {
 	if code == "" || verifier == "" {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "code and code_verifier are required")
@@ -61,22 +67,22 @@ func (s *Server) exchangeCode(ctx context.Context, w http.ResponseWriter, client
 	var c issued
 	if raw == nil || json.Unmarshal(raw, &c) != nil {
 		s.codeReused(ctx, code)
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "the code is unknown, expired (it lives a minute) or already used")
+		s.refused(w, "invalid_grant", "the code is unknown, expired (it lives a minute) or already used")
 		return
 	}
 	challenge := sha256.Sum256([]byte(verifier))
 	switch {
 	case clientID != c.ClientID:
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "the code was issued to another client")
+		s.refused(w, "invalid_grant", "the code was issued to another client")
 		return
 	case redirect != c.RedirectURI:
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "redirect_uri differs from the one the code was issued for")
+		s.refused(w, "invalid_grant", "redirect_uri differs from the one the code was issued for")
 		return
 	case subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(challenge[:])), []byte(c.Challenge)) != 1:
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "code_verifier does not match the code_challenge (PKCE)")
+		s.refused(w, "invalid_grant", "code_verifier does not match the code_challenge (PKCE)")
 		return
 	case resource != "" && resource != c.Resource:
-		oauthError(w, http.StatusBadRequest, "invalid_target", "resource differs from the one the code was issued for")
+		s.refused(w, "invalid_target", "resource differs from the one the code was issued for")
 		return
 	}
 	unlock, err := s.lockUser(ctx, c.UserID)
@@ -87,7 +93,7 @@ func (s *Server) exchangeCode(ctx context.Context, w http.ResponseWriter, client
 	defer unlock()
 	rec, err := s.loadRecord(ctx, c.UserID)
 	if err != nil || rec == nil || rec.Pair == nil {
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "the Bitrix24 sign-in behind this code is gone; sign in again")
+		s.refused(w, "invalid_grant", "the Bitrix24 sign-in behind this code is gone; sign in again")
 		return
 	}
 	grantID := randomToken("")[:22]
@@ -99,6 +105,7 @@ func (s *Server) exchangeCode(ctx context.Context, w http.ResponseWriter, client
 	}
 	used, _ := json.Marshal(refreshRecord{UserID: c.UserID, Grant: grantID})
 	_ = s.cfg.Store.Put(ctx, kindUsed, digest(code), used, pendingTTL)
+	s.event("sign_in")
 	s.audit(audit.Entry{Event: audit.SignIn, UserID: userKey(c.UserID), ClientID: c.ClientID, Client: c.ClientName, Outcome: "done", Reason: "scope " + c.Scope})
 	s.log.Info("a person signed in", "user_id", c.UserID, "client_id", c.ClientID, "scope", c.Scope)
 	s.issue(w, c.UserID, grantID, c.ClientID, c.Scope, refresh)
@@ -124,7 +131,7 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 		return
 	}
 	if resource != "" && !s.resource[resource] {
-		oauthError(w, http.StatusBadRequest, "invalid_target", "resource is not this server")
+		s.refused(w, "invalid_target", "resource is not this server")
 		return
 	}
 	raw, err := s.cfg.Store.Get(ctx, kindRefresh, digest(refresh))
@@ -134,7 +141,7 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 		return
 	}
 	if raw == nil || json.Unmarshal(raw, &rr) != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is unknown, expired or revoked; sign in again")
+		s.refused(w, "invalid_grant", "the refresh token is unknown, expired or revoked; sign in again")
 		return
 	}
 	unlock, err := s.lockUser(ctx, rr.UserID)
@@ -146,7 +153,7 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 	// Read again under the lock: a refresh that ran meanwhile used it.
 	raw, err = s.cfg.Store.Get(ctx, kindRefresh, digest(refresh))
 	if err != nil || raw == nil || json.Unmarshal(raw, &rr) != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is unknown, expired or revoked; sign in again")
+		s.refused(w, "invalid_grant", "the refresh token is unknown, expired or revoked; sign in again")
 		return
 	}
 	rec, err := s.loadRecord(ctx, rr.UserID)
@@ -160,15 +167,15 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 	}
 	switch {
 	case g == nil:
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "this sign-in was revoked; sign in again")
+		s.refused(w, "invalid_grant", "this sign-in was revoked; sign in again")
 		return
 	case rr.Used || g.Refresh != digest(refresh):
 		// A rotated-out refresh token came back: someone kept a copy.
 		_ = s.revokeGrant(ctx, rr.UserID, rr.Grant, "a refresh token was used twice")
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was already used; the sign-in is revoked; sign in again")
+		s.refused(w, "invalid_grant", "the refresh token was already used; the sign-in is revoked; sign in again")
 		return
 	case g.ClientID != clientID:
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
+		s.refused(w, "invalid_grant", "the refresh token was issued to another client")
 		return
 	}
 	granted := g.Scope
@@ -180,7 +187,7 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 			}
 		}
 		if bad != "" {
-			oauthError(w, http.StatusBadRequest, "invalid_scope", "a refresh cannot widen the granted scope ("+g.Scope+")")
+			s.refused(w, "invalid_scope", "a refresh cannot widen the granted scope ("+g.Scope+")")
 			return
 		}
 		if len(asked) > 0 {
@@ -197,6 +204,7 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
 		return
 	}
+	s.event("refresh")
 	s.issue(w, rr.UserID, rr.Grant, g.ClientID, granted, next)
 }
 

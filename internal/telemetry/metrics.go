@@ -36,7 +36,11 @@ type Metrics struct {
 	limits         *prometheus.CounterVec
 	refreshes      *prometheus.CounterVec
 	stateErrors    prometheus.Counter
+	signIns        *prometheus.CounterVec
 }
+
+// SignInEvents are the values of bitrix24_mcp_signin_events_total's event.
+var SignInEvents = []string{"sign_in", "refresh", "revoked", "refused", "unauthorized"}
 
 // Names are the fixed label sets: the tools, the portal methods and the
 // Bitrix24 error codes there are.
@@ -73,7 +77,12 @@ func New(version string, n Names) *Metrics {
 		Help: "OAuth token refreshes by outcome (ok, failed)."}, []string{"outcome"})
 	m.stateErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "bitrix24_mcp_state_store_errors_total",
 		Help: "Calls to the shared state store (Redis) that failed."})
-	m.reg.MustRegister(build, m.toolCalls, m.toolSeconds, m.portalRequests, m.portalSeconds, m.rateWait, m.limits, m.refreshes, m.stateErrors)
+	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bitrix24_mcp_signin_events_total",
+		Help: "With --auth bitrix24: sign-ins, refreshes of our tokens, revoked sign-ins, refused code or refresh exchanges, and requests answered 401."}, []string{"event"})
+	m.reg.MustRegister(build, m.toolCalls, m.toolSeconds, m.portalRequests, m.portalSeconds, m.rateWait, m.limits, m.refreshes, m.stateErrors, m.signIns)
+	for _, e := range SignInEvents {
+		m.signIns.WithLabelValues(e)
+	}
 	for _, code := range []string{"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"} {
 		m.limits.WithLabelValues(code) // shown at 0 before the first
 	}
@@ -148,6 +157,17 @@ func (m *Metrics) Refresh(err error) {
 	} else {
 		m.refreshes.WithLabelValues("ok").Inc()
 	}
+}
+
+// SignInEvent counts one sign-in event (one of SignInEvents).
+func (m *Metrics) SignInEvent(event string) {
+	if m == nil {
+		return
+	}
+	if !slices.Contains(SignInEvents, event) {
+		event = Other
+	}
+	m.signIns.WithLabelValues(event).Inc()
 }
 
 func (m *Metrics) StateError() {
