@@ -66,7 +66,7 @@ func TestTwoPeople(t *testing.T) {
 			t.Errorf("the scrape lacks %s", want)
 		}
 	}
-	if strings.Contains(scrape, "1271") || strings.Contains(scrape, "1269") {
+	if strings.Contains(scrape, `"1271"`) || strings.Contains(scrape, `"1269"`) {
 		t.Error("a user id is in the metrics")
 	}
 

@@ -57,6 +57,7 @@ type BoltStore struct {
 	locks sync.Map // name -> *sync.Mutex
 	stop  chan struct{}
 	swept sync.WaitGroup
+	close sync.Once
 }
 
 var boltBucket = []byte("signin")
@@ -105,10 +106,13 @@ func (s *BoltStore) sweeper() {
 func (s *BoltStore) String() string { return s.path }
 
 // Close stops the sweeper and closes the file.
-func (s *BoltStore) Close() error {
-	close(s.stop)
-	s.swept.Wait()
-	return s.db.Close()
+func (s *BoltStore) Close() (err error) {
+	s.close.Do(func() {
+		close(s.stop)
+		s.swept.Wait()
+		err = s.db.Close()
+	})
+	return err
 }
 
 func boltKey(kind, key string) []byte { return []byte(kind + "\x00" + key) }
