@@ -237,6 +237,21 @@ func TestComposeFile(t *testing.T) {
 	if n := regexp.MustCompile(`ports: \["\d+:\d+`).FindAllString(c, -1); len(n) != 1 {
 		t.Error("only the proxy may publish ports off this host's loopback")
 	}
+	signin, err := os.ReadFile("deploy/compose.signin.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"replicas: 3", "MCP_AUTH: bitrix24", "MCP_PUBLIC_URL: https://${MCP_HOST:?", "MCP_STATE_KEY: ${MCP_STATE_KEY:?",
+		"BITRIX24_STATE_URL: redis://:${REDIS_PASSWORD}@redis:6379/0", "BITRIX24_CLIENT_SECRET: ${BITRIX24_CLIENT_SECRET:?", `ports: ["80:80", "443:443"]`} {
+		if !strings.Contains(string(signin), want) {
+			t.Errorf("compose.signin.yaml lacks %q", want)
+		}
+	}
+	for _, never := range []string{"MCP_AUTH_TOKEN", "BITRIX24_WEBHOOK_URL"} {
+		if strings.Contains(string(signin), never) {
+			t.Errorf("compose.signin.yaml sets %s, which sign-in refuses", never)
+		}
+	}
 	caddy, _ := os.ReadFile("deploy/Caddyfile")
 	if !strings.Contains(string(caddy), "dynamic a mcp 8080") || !strings.Contains(string(caddy), "health_uri /readyz") {
 		t.Errorf("Caddyfile: %s", caddy)
