@@ -36,7 +36,9 @@ type issued struct {
 	UserID int `json:"user_id"`
 }
 
-const consentCookie = "b24mcp_signin"
+// consentCookie names a sign-in's cookie: one per sign-in, so two started
+// in one browser (two clients) do not overwrite each other's.
+func consentCookie(id string) string { return "b24mcp_signin_" + digest(id)[:12] }
 
 // authorize is the authorization endpoint. Until the client and redirect
 // URI are known good, errors are shown here (RFC 6749 4.1.2.1: never
@@ -102,7 +104,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusServiceUnavailable, "Sign-in is unavailable", "The sign-in store did not answer. Try again in a minute.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: consentCookie, Value: browser, Path: "/", MaxAge: int(pendingTTL.Seconds()),
+	http.SetCookie(w, &http.Cookie{Name: consentCookie(id), Value: browser, Path: "/", MaxAge: int(pendingTTL.Seconds()),
 		HttpOnly: true, Secure: strings.HasPrefix(s.issuer, "https://"), SameSite: http.SameSiteLaxMode})
 	s.consentPage(w, c, p, id)
 }
@@ -171,7 +173,7 @@ func (s *Server) pendingFor(ctx context.Context, r *http.Request, id string, tak
 	if raw == nil || json.Unmarshal(raw, &p) != nil {
 		return nil, fmt.Errorf("this sign-in is unknown or expired (it lasts %d minutes); start again from your MCP client", int(pendingTTL.Minutes()))
 	}
-	cookie, err := r.Cookie(consentCookie)
+	cookie, err := r.Cookie(consentCookie(id))
 	if err != nil || subtle.ConstantTimeCompare([]byte(digest(cookie.Value)), []byte(p.Browser)) != 1 {
 		return nil, fmt.Errorf("this sign-in was started in another browser; start again from your MCP client")
 	}
@@ -189,7 +191,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusBadRequest, "This sign-in cannot go on", err.Error())
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: consentCookie, Value: "", Path: "/", MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: consentCookie(q.Get("state")), Value: "", Path: "/", MaxAge: -1})
 	if !p.Consented {
 		s.page(w, http.StatusBadRequest, "This sign-in cannot go on", "it was not allowed on this server's consent page; start again from your MCP client")
 		return

@@ -200,3 +200,45 @@ func TestRegistrationsAndRedirects(t *testing.T) {
 var _ = tls.VersionTLS12
 var _ = context.Background
 var _ sdk.Transport
+
+// A Streamable HTTP session belongs to the person who opened it; legacy
+// SSE carries each person's token too.
+func TestSessionsAndSSE(t *testing.T) {
+	p := portaltest.Start(t, nil)
+	s := StartSignIn(t, p, nil)
+	p.ConsentAs(1271)
+	a := signInByHand(t, s, "")
+	p.ConsentAs(1269)
+	b := signInByHand(t, s, "")
+
+	resp := rpc(t, s, a.access, initialize)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != 200 || sid == "" {
+		t.Fatalf("initialize: HTTP %d, session %q", resp.StatusCode, sid)
+	}
+	list := func(token string) int {
+		req, _ := http.NewRequest(http.MethodPost, s.Base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := list(b.access); got != http.StatusNotFound {
+		t.Errorf("B with A's session: HTTP %d, want 404", got)
+	}
+	if got := list(a.access); got != http.StatusOK {
+		t.Errorf("A with A's session: HTTP %d, want 200", got)
+	}
+
+	cs := testkit.ConnectGoSDK(t, &sdk.SSEClientTransport{Endpoint: s.Base + "/sse", HTTPClient: testkit.Bearer(a.access)}, "2024-11-05", nil)
+	if res, text := callTool(t, cs, "find_chats", map[string]any{"query": "sales"}); res.IsError || strings.Contains(text, "Sales floor") || !strings.Contains(text, "Sales team") {
+		t.Errorf("find_chats over SSE as A: %s", text)
+	}
+}

@@ -126,7 +126,7 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 		a.Metrics.GaugeFunc("bitrix24_mcp_sse_calls_in_flight", "Tool calls of legacy SSE sessions running or waiting for a slot.", h.calls.sseInFlight)
 	}
 	if cfg.Transport == "http" {
-		mux.Handle("/mcp", guard(h.sessionCap(h.modernNotices(h.streamable))))
+		mux.Handle("/mcp", guard(h.sessionCap(h.sessionOwner(h.modernNotices(h.streamable)))))
 	}
 	// Older clients that only speak SSE can use either transport setting.
 	mux.Handle("/sse", guard(h.calls.trackSSEStream(h.sse.SSEHandler())))

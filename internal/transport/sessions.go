@@ -33,14 +33,32 @@ func (h *HTTP) sessionCap(next http.Handler) http.Handler {
 // sessionIdleTTL without use or at DELETE, and at most max live at once.
 // (mcp-go's default keeps every id it ever issued.)
 type sessionStore struct {
-	mu   sync.Mutex
-	live map[string]time.Time // id -> last used
-	max  int
-	ttl  time.Duration
+	mu     sync.Mutex
+	live   map[string]time.Time // id -> last used
+	owners map[string]int       // id -> the signed-in person who opened it (with sign-in)
+	max    int
+	ttl    time.Duration
 }
 
 func newSessionStore(max int, ttl time.Duration) *sessionStore {
-	return &sessionStore{live: map[string]time.Time{}, max: max, ttl: ttl}
+	return &sessionStore{live: map[string]time.Time{}, owners: map[string]int{}, max: max, ttl: ttl}
+}
+
+// own records who opened a session; owner says who did (ok false: nobody
+// recorded, as without sign-in).
+func (m *sessionStore) own(id string, uid int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, live := m.live[id]; live {
+		m.owners[id] = uid
+	}
+}
+
+func (m *sessionStore) owner(id string) (int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	uid, ok := m.owners[id]
+	return uid, ok
 }
 
 func (m *sessionStore) Generate() string {
@@ -59,6 +77,7 @@ func (m *sessionStore) Validate(id string) (isTerminated bool, err error) {
 	last, ok := m.live[id]
 	if !ok || time.Since(last) > m.ttl {
 		delete(m.live, id)
+		delete(m.owners, id)
 		return false, fmt.Errorf("session not found or expired")
 	}
 	m.live[id] = time.Now()
@@ -69,6 +88,7 @@ func (m *sessionStore) Terminate(id string) (isNotAllowed bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.live, id)
+	delete(m.owners, id)
 	return false, nil
 }
 
@@ -82,6 +102,7 @@ func (m *sessionStore) hasRoom() bool {
 	for id, last := range m.live {
 		if time.Since(last) > m.ttl {
 			delete(m.live, id)
+			delete(m.owners, id)
 		}
 	}
 	return len(m.live) < m.max
