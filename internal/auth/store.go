@@ -15,6 +15,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Store keeps what sign-in needs between requests and restarts, and across
@@ -66,7 +67,7 @@ var boltBucket = []byte("signin")
 func OpenBolt(path string) (*BoltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("the sign-in store %s is open in another process: give each server its own file, or share state through Redis (--state)", path)
 		}
 		return nil, fmt.Errorf("opening the sign-in store %s: %w", path, err)
