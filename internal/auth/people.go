@@ -155,7 +155,6 @@ func newPeople(s *Server) *people { return &people{s: s, clients: map[int]*perso
 func (p *people) client(ctx context.Context, uid int) (*bitrix.Client, error) {
 	now := p.s.now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if now.Sub(p.swept) > time.Minute {
 		for id, c := range p.clients {
 			if now.Sub(c.used) > personIdle {
@@ -166,11 +165,21 @@ func (p *people) client(ctx context.Context, uid int) (*bitrix.Client, error) {
 	}
 	if c := p.clients[uid]; c != nil {
 		c.used = now
+		p.mu.Unlock()
 		return c.client, nil
 	}
+	p.mu.Unlock()
+	// Read the pair without holding everyone's lock (the store may be a
+	// network away); the first client made for the person wins.
 	c, err := p.s.cfg.Base.ForUser(ctx, &pairs{s: p.s, uid: uid})
 	if err != nil {
 		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if have := p.clients[uid]; have != nil {
+		have.used = now
+		return have.client, nil
 	}
 	p.clients[uid] = &person{client: c, used: now}
 	return c, nil
