@@ -229,8 +229,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 // keepPair stores the person's new Bitrix24 pair in their record (made now
-// when they had none; a record with no grant yet lives until the code is
-// exchanged or the sweep of empty records).
+// when they had none).
 func (s *Server) keepPair(ctx context.Context, g *bitrix.Grant) error {
 	unlock, err := s.lockUser(ctx, g.UserID)
 	if err != nil {
@@ -250,7 +249,13 @@ func (s *Server) keepPair(ctx context.Context, g *bitrix.Grant) error {
 	}
 	s.people.drop(g.UserID) // a client built on the old pair would refresh a dead token
 	plain, _ := json.Marshal(rec)
-	return s.cfg.Store.Put(ctx, kindUser, userKey(g.UserID), s.sealer.seal(plain, kindUser+"/"+userKey(g.UserID)), 0)
+	// A first sign-in's record lives only as long as its code, until the
+	// code is exchanged: a pair nobody finished signing in with is not kept.
+	var ttl time.Duration
+	if len(rec.Grants) == 0 {
+		ttl = 2 * codeTTL
+	}
+	return s.cfg.Store.Put(ctx, kindUser, userKey(g.UserID), s.sealer.seal(plain, kindUser+"/"+userKey(g.UserID)), ttl)
 }
 
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, p pending, code, desc string) {
