@@ -251,7 +251,7 @@ func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
 		person.access = fmt.Sprintf("u%d-access-%d-%s", uid, person.n, hex.EncodeToString(b))
 		person.refresh = fmt.Sprintf("u%d-refresh-%d-%s", uid, person.n, hex.EncodeToString(b))
 		p.peopleTokens[person.access] = uid
-		p.writeTokenAnswer(w, person.access, person.refresh, uid)
+		p.writeTokenAnswer(w, q.Get("grant_type"), person.access, person.refresh, uid)
 		return
 	}
 	p.stats.Refreshes++
@@ -261,21 +261,26 @@ func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
 	n := p.stats.Refreshes
 	p.access = fmt.Sprintf("%s-r%d", strings.SplitN(o.AccessToken, "-r", 2)[0], n)
 	p.refresh = fmt.Sprintf("%s-r%d", strings.SplitN(o.RefreshToken, "-r", 2)[0], n)
-	p.writeTokenAnswer(w, p.access, p.refresh, o.UserID)
+	p.writeTokenAnswer(w, q.Get("grant_type"), p.access, p.refresh, o.UserID)
 }
 
-// writeTokenAnswer is the token endpoint's documented answer.
-func (p *Portal) writeTokenAnswer(w http.ResponseWriter, access, refresh string, uid int) {
+// writeTokenAnswer is the token endpoint's answer as documented for each
+// grant (testdata/bitrix24/oauth): the refresh answer names the user and
+// when the token expires; the authorization-code answer does neither.
+func (p *Portal) writeTokenAnswer(w http.ResponseWriter, grant, access, refresh string, uid int) {
 	client, server := p.baseURL+"/rest/", p.baseURL+"/oauth/rest/"
 	if p.endpoints[0] != "" {
 		client, server = p.endpoints[0], p.endpoints[1]
 	}
-	writeJSON(w, 200, map[string]any{
-		"access_token": access, "refresh_token": refresh, "expires": time.Now().Add(time.Hour).Unix(),
-		"expires_in": 3600, "client_endpoint": client, "server_endpoint": server,
-		"domain": p.fix.Portal, "member_id": "fake-member", "scope": strings.Join(p.fix.Scopes, ","),
-		"user_id": uid, "status": "L",
-	})
+	answer := map[string]any{
+		"access_token": access, "refresh_token": refresh, "expires_in": 3600, "client_endpoint": client, "server_endpoint": server,
+		"domain": "oauth.bitrix.info", "member_id": "fake-member", "scope": strings.Join(p.fix.Scopes, ","), "status": "L",
+	}
+	if grant == "refresh_token" {
+		answer["expires"] = time.Now().Add(time.Hour).Unix()
+		answer["user_id"] = uid
+	}
+	writeJSON(w, 200, answer)
 }
 
 // serveAuthorize is Bitrix24's /oauth/authorize/: the person (ConsentAs's

@@ -210,8 +210,13 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.redirectError(w, r, *p, "server_error", "Bitrix24 did not accept the sign-in; try again")
 		return
 	}
-	if g.UserID <= 0 {
-		s.redirectError(w, r, *p, "server_error", "Bitrix24's answer did not say who signed in")
+	if _, err := s.cfg.Base.WhoSignedIn(ctx, g); err != nil {
+		s.log.Warn("could not tell who signed in (user.current)", "error", err)
+		desc := "Bitrix24 did not say who signed in"
+		if e, ok := bitrix.AsError(err); ok && (e.Code == bitrix.CodeInsufficientScope || e.Code == "insufficient_scope") {
+			desc = "the server's Bitrix24 application lacks the user_brief scope it needs to know who signed in; tell the server's operator"
+		}
+		s.redirectError(w, r, *p, "server_error", desc)
 		return
 	}
 	if err := s.keepPair(ctx, g); err != nil {

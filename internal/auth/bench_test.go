@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -68,7 +69,12 @@ func BenchmarkStartupWithStoredPeople(b *testing.B) {
 // calls share the portal's one bucket: no QUERY_LIMIT_EXCEEDED.
 func BenchmarkHundredPeople(b *testing.B) {
 	for b.Loop() {
-		p := portaltest.Start(b, nil, fakeportal.WithRateLimit(2, 50))
+		fix := portaltest.DefaultFixture(b)
+		for i := range 100 {
+			fix.Users = append(fix.Users, fakeportal.User{ID: 5000 + i, Name: fmt.Sprintf("Person %d", i), FirstName: "Person", LastName: fmt.Sprint(i),
+				Active: true, Type: "user", ExternalAuthID: "default"})
+		}
+		p := portaltest.Start(b, fix, fakeportal.WithRateLimit(2, 50))
 		s := StartSignIn(b, p, nil)
 		var sessions []*sdk.ClientSession
 		for i := range 100 {

@@ -135,6 +135,13 @@ func runLogin(args []string, env Env) error {
 	if err != nil {
 		return fmt.Errorf("login: trading the code failed: %s", explain(err))
 	}
+	app := o
+	app.SignIn = true
+	if c, err := bitrix.New(bitrix.Config{OAuth: &app}); err == nil {
+		if _, err := c.WhoSignedIn(ctx, grant); err != nil {
+			fmt.Fprintln(env.Stderr, "login: could not tell who signed in (user.current):", explain(err))
+		}
+	}
 	if err := bitrix.SaveGrant(ctx, file, grant); err != nil {
 		return fmt.Errorf("login: saving the tokens to %s: %w", file, err)
 	}
