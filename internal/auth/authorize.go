@@ -126,6 +126,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "use POST", http.StatusMethodNotAllowed)
 		return
 	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	_ = r.ParseForm()
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
