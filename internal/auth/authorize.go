@@ -96,6 +96,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		scopes = append([]string{ScopeRead}, scopes...) // writing needs the reads around it
 	}
 	p.Scope = strings.Join(scopes, " ")
+	if !s.signins.Allow() {
+		s.log.Warn("refused a sign-in: over the limit", "per_minute", signinsPerMinute)
+		w.Header().Set("Retry-After", "10")
+		s.page(w, http.StatusTooManyRequests, "Too many sign-ins at once", "Try again in a few seconds.")
+		return
+	}
 	browser := randomToken("")
 	p.Browser = digest(browser)
 	id := randomToken("")

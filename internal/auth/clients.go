@@ -43,6 +43,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "register with POST and a JSON body")
 		return
 	}
+	if !s.registrations.Allow() {
+		s.log.Warn("refused a client registration: over the limit", "per_minute", registrationsPerMinute)
+		tooMany(w, "client registrations")
+		return
+	}
 	var meta struct {
 		RedirectURIs []string `json:"redirect_uris"`
 		Name         string   `json:"client_name"`

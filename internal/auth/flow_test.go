@@ -78,7 +78,10 @@ type tokens struct{ access, refresh, client string }
 func signInByHand(t testing.TB, s *SignInServer, scope string) tokens {
 	t.Helper()
 	redirect := "http://127.0.0.1:41999/cb"
-	client := register(t, s, redirect)
+	if s.handClient == "" {
+		s.handClient = register(t, s, redirect) // one client, as a real one registers once
+	}
+	client := s.handClient
 	p := newPKCE()
 	q, err := testkit.NewBrowser().Authorize(authorizeURL(s, goodAuthorize(s, client, redirect, p, scope)), redirect)
 	if err != nil || q.Get("code") == "" {

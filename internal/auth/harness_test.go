@@ -22,6 +22,8 @@ type SignInServer struct {
 	Audit string // the audit trail's file
 	Key   string // MCP_STATE_KEY
 	srv   *http.Server
+
+	handClient string // the client signInByHand registered
 }
 
 // StartSignIn serves a sign-in server for p until the test ends; extra

@@ -116,3 +116,25 @@ func TestRefusalsStoreNothing(t *testing.T) {
 		t.Errorf("the person has %d grants, want the 1 they had", len(r.Grants))
 	}
 }
+
+// A flood of registrations is refused with 429 once over the limit,
+// storing nothing more.
+func TestRegistrationFlood(t *testing.T) {
+	s := newTestServer(t, t.TempDir())
+	statuses := map[int]int{}
+	for range registrationBurst + 20 {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader(`{"redirect_uris":["http://127.0.0.1/cb"]}`))
+		s.ServeHTTP(w, r)
+		statuses[w.Code]++
+		if w.Code == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
+			t.Error("a 429 without Retry-After")
+		}
+	}
+	if statuses[http.StatusCreated] < registrationBurst || statuses[http.StatusTooManyRequests] < 19 {
+		t.Errorf("statuses %v: want the burst created and the rest refused", statuses)
+	}
+	if n := kinds(t, s)[kindClient]; n != statuses[http.StatusCreated] {
+		t.Errorf("%d registrations stored, %d created", n, statuses[http.StatusCreated])
+	}
+}

@@ -33,6 +33,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
 )
@@ -115,7 +117,17 @@ type Server struct {
 	people   *people
 	mux      *http.ServeMux
 	resource map[string]bool // resource values a client may ask for
+	// Anyone may register a client or start a sign-in, and each stores a
+	// value: these keep a flood from filling the store (a team signs in a
+	// few times a day; a client registers once).
+	registrations, signins *rate.Limiter
 }
+
+// The limits on registrations and started sign-ins, per process.
+const (
+	registrationsPerMinute, registrationBurst = 30, 30
+	signinsPerMinute, signinBurst             = 300, 100
+)
 
 // New checks the configuration and builds the server.
 func New(cfg Config) (*Server, error) {
@@ -152,6 +164,8 @@ func New(cfg Config) (*Server, error) {
 		portal:   hostOf(cfg.App.ClientEndpoint),
 		resource: map[string]bool{pub: true, pub + "/": true, pub + "/mcp": true, pub + "/sse": true}}
 	s.people = newPeople(s)
+	s.registrations = rate.NewLimiter(rate.Limit(registrationsPerMinute)/60, registrationBurst)
+	s.signins = rate.NewLimiter(rate.Limit(signinsPerMinute)/60, signinBurst)
 	s.routes()
 	return s, nil
 }
@@ -260,6 +274,12 @@ func guardedClient() *http.Client {
 	t.Proxy = nil
 	return &http.Client{Timeout: 5 * time.Second, Transport: t,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// tooMany answers a request over a limit: 429 with when to try again.
+func tooMany(w http.ResponseWriter, what string) {
+	w.Header().Set("Retry-After", "10")
+	oauthError(w, http.StatusTooManyRequests, "temporarily_unavailable", "too many "+what+" at once; try again in a few seconds")
 }
 
 // ctxTimeout bounds the store calls one request makes.
