@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -42,6 +43,17 @@ func (r *Redis) Take(ctx context.Context, kind, key string) ([]byte, error) {
 // Delete implements auth.Store.
 func (r *Redis) Delete(ctx context.Context, kind, key string) error {
 	return r.rdb.Del(ctx, r.signinKey(kind, key)).Err()
+}
+
+// Keys implements auth.Store with SCAN (never KEYS, which blocks Redis).
+func (r *Redis) Keys(ctx context.Context, kind string) ([]string, error) {
+	prefix := r.signinKey(kind, "")
+	var keys []string
+	iter := r.rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, strings.TrimPrefix(iter.Val(), prefix))
+	}
+	return keys, iter.Err()
 }
 
 // Lock implements auth.Store: the lock a person's record changes and their

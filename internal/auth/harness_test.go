@@ -21,6 +21,7 @@ type SignInServer struct {
 	App   *app.App
 	Audit string // the audit trail's file
 	Key   string // MCP_STATE_KEY
+	Env   map[string]string
 	srv   *http.Server
 
 	handClient string // the client signInByHand registered
@@ -48,7 +49,7 @@ func startSignIn(t testing.TB, p *fakeportal.Portal, extra map[string]string, o 
 	cfg := testkit.Config(t, env)
 	a := testkit.Assemble(t, cfg, o)
 	p.SetRedirectURI(cfg.PublicURL + "/callback")
-	s := &SignInServer{URL: cfg.PublicURL, Base: public, App: a, Audit: env["MCP_AUDIT_LOG"], Key: env["MCP_STATE_KEY"],
+	s := &SignInServer{URL: cfg.PublicURL, Base: public, App: a, Audit: env["MCP_AUDIT_LOG"], Key: env["MCP_STATE_KEY"], Env: env,
 		srv: &http.Server{Handler: transport.NewHTTP(a, a.Log), ReadHeaderTimeout: 10 * time.Second}}
 	go func() { _ = s.srv.Serve(ln) }()
 	t.Cleanup(func() {

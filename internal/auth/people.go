@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -244,4 +245,60 @@ func (p *pairs) SavePair(ctx context.Context, pair bitrix.Pair) error {
 func (p *pairs) ForgetPair(ctx context.Context) error {
 	p.s.log.Warn("Bitrix24 refused a person's refresh token: their sign-ins are revoked", "user_id", p.uid)
 	return p.s.revokeUser(ctx, p.uid, "Bitrix24 refused the refresh token (invalid_grant)")
+}
+
+// Signin is one client's sign-in, as the operator sees it.
+type Signin struct {
+	UserID     int
+	ClientID   string
+	ClientName string
+	Scope      string
+	Created    time.Time
+}
+
+// Signins lists every sign-in in the store, by person.
+func (s *Server) Signins(ctx context.Context) ([]Signin, error) {
+	keys, err := s.cfg.Store.Keys(ctx, kindUser)
+	if err != nil {
+		return nil, err
+	}
+	var out []Signin
+	for _, k := range keys {
+		uid, err := strconv.Atoi(k)
+		if err != nil {
+			continue
+		}
+		r, err := s.loadRecord(ctx, uid)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			continue
+		}
+		for _, g := range r.Grants {
+			out = append(out, Signin{UserID: uid, ClientID: g.ClientID, ClientName: g.Client, Scope: g.Scope, Created: g.Created})
+		}
+	}
+	slices.SortFunc(out, func(a, b Signin) int {
+		if a.UserID != b.UserID {
+			return a.UserID - b.UserID
+		}
+		return a.Created.Compare(b.Created)
+	})
+	return out, nil
+}
+
+// SignOutPerson ends every sign-in of a person and forgets their Bitrix24
+// tokens (the operator's signins revoke). It reports whether there were any.
+func (s *Server) SignOutPerson(ctx context.Context, uid int, why string) (bool, error) {
+	unlock, err := s.lockUser(ctx, uid)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	r, err := s.loadRecord(ctx, uid)
+	if err != nil || r == nil {
+		return false, err
+	}
+	return true, s.revokeUser(ctx, uid, why)
 }

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"testing"
@@ -49,6 +50,11 @@ func TestReplicasShareSignIns(t *testing.T) {
 	})
 	if n := p.UserRefreshes(1271) - before; n != 1 {
 		t.Errorf("%d refreshes of the person's pair across three replicas, want 1", n)
+	}
+
+	// Any replica lists the sign-in (the store's keys, by SCAN).
+	if list, err := replicas[1].App.Auth.Signins(context.Background()); err != nil || len(list) != 1 || list[0].UserID != 1271 {
+		t.Errorf("the sign-ins a replica lists: %v %v", list, err)
 	}
 
 	// Signing out at one replica ends the token at the others.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -31,6 +32,8 @@ type Store interface {
 	// Take returns the value and deletes it, atomically: codes work once.
 	Take(ctx context.Context, kind, key string) ([]byte, error)
 	Delete(ctx context.Context, kind, key string) error
+	// Keys lists the keys of one kind (for the operator's signins command).
+	Keys(ctx context.Context, kind string) ([]string, error)
 	// Lock serializes changes of one person's record across every process
 	// sharing the store.
 	Lock(ctx context.Context, name string) (unlock func(), err error)
@@ -171,6 +174,20 @@ func (s *BoltStore) Take(_ context.Context, kind, key string) (out []byte, err e
 
 func (s *BoltStore) Delete(_ context.Context, kind, key string) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(boltBucket).Delete(boltKey(kind, key)) })
+}
+
+func (s *BoltStore) Keys(_ context.Context, kind string) (keys []string, err error) {
+	prefix := []byte(kind + "\x00")
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(boltBucket).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if unexpired(v) != nil {
+				keys = append(keys, string(k[len(prefix):]))
+			}
+		}
+		return nil
+	})
+	return keys, err
 }
 
 // Lock is a mutex of this process: the file is only ever open in one.

@@ -66,6 +66,8 @@ func Run(args []string, env Env) error {
 			return runLogin(args[1:], env)
 		case "logout":
 			return runLogout(args[1:], env)
+		case "signins":
+			return runSignins(args[1:], env)
 		case "version":
 			fmt.Fprintln(env.Stdout, env.Build.Line())
 			return nil
