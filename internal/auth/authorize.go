@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -249,6 +250,12 @@ func (s *Server) keepPair(ctx context.Context, g *bitrix.Grant) error {
 	}
 	defer unlock()
 	rec, err := s.loadRecord(ctx, g.UserID)
+	if errors.Is(err, errSealedElsewhere) {
+		// Sealed under an earlier key: its sign-ins are dead anyway (their
+		// tokens were signed with that key too). Start the person afresh.
+		s.log.Warn("replacing a sign-in record sealed under another MCP_STATE_KEY", "user_id", g.UserID)
+		rec, err = nil, nil
+	}
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 )
 
 // kinds counts the store's values by kind.
@@ -136,5 +138,36 @@ func TestRegistrationFlood(t *testing.T) {
 	}
 	if n := kinds(t, s)[kindClient]; n != statuses[http.StatusCreated] {
 		t.Errorf("%d registrations stored, %d created", n, statuses[http.StatusCreated])
+	}
+}
+
+// After MCP_STATE_KEY changes, old tokens are refused (401, not a store
+// error) and a person can sign in again over their old sealed record.
+func TestKeyChange(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestServer(t, dir)
+	tokens := addPeople(t, s, 1271, 1)
+	s.cfg.Store.(*BoltStore).Close()
+
+	store, err := OpenBolt(dir + "/signin.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	key := make([]byte, 32)
+	key[0] = 1
+	s2, err := New(Config{PublicURL: s.issuer, App: s.cfg.App, Base: s.cfg.Base, Store: store, Key: key, HTTPClient: s.cfg.HTTPClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Verify(context.Background(), tokens[0]); err != errNotOurs {
+		t.Errorf("a token signed with the old key: %v, want errNotOurs", err)
+	}
+	if list, err := s2.Signins(context.Background()); err != nil || len(list) != 0 {
+		t.Errorf("sign-ins listed under the new key: %v %v", list, err)
+	}
+	g := &bitrix.Grant{UserID: 1271, AccessToken: "a", RefreshToken: "r", ClientEndpoint: "https://team.bitrix24.com/rest/"}
+	if err := s2.keepPair(context.Background(), g); err != nil {
+		t.Errorf("signing in again over a record sealed with the old key: %v", err)
 	}
 }

@@ -269,6 +269,9 @@ func (s *Server) Signins(ctx context.Context) ([]Signin, error) {
 			continue
 		}
 		r, err := s.loadRecord(ctx, uid)
+		if errors.Is(err, errSealedElsewhere) {
+			continue // from before the key changed: nobody can use it
+		}
 		if err != nil {
 			return nil, err
 		}

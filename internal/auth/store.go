@@ -250,6 +250,10 @@ func (s *sealer) seal(plain []byte, where string) []byte {
 	return s.aead.Seal(nonce, nonce, plain, []byte(where))
 }
 
+// errSealedElsewhere: a record sealed under another MCP_STATE_KEY (the key
+// was changed, which signs everyone out).
+var errSealedElsewhere = errors.New("a sign-in record does not open with MCP_STATE_KEY: another key sealed it")
+
 func (s *sealer) open(sealed []byte, where string) ([]byte, error) {
 	n := s.aead.NonceSize()
 	if len(sealed) < n {
@@ -257,7 +261,7 @@ func (s *sealer) open(sealed []byte, where string) ([]byte, error) {
 	}
 	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(where))
 	if err != nil {
-		return nil, errors.New("a sign-in record does not open with MCP_STATE_KEY: another key sealed it")
+		return nil, errSealedElsewhere
 	}
 	return plain, nil
 }
