@@ -95,14 +95,20 @@ func signInByHand(t testing.TB, s *SignInServer, scope string) tokens {
 	return tokens{access: out["access_token"].(string), refresh: out["refresh_token"].(string), client: client}
 }
 
-// rpc posts one JSON-RPC message to /mcp with a bearer token.
-func rpc(t testing.TB, s *SignInServer, token, body string) *http.Response {
+// send makes one request of the server with a bearer token ("" for none);
+// a body goes as JSON-RPC, and headers come in name, value pairs.
+func send(t testing.TB, s *SignInServer, method, path, token, body string, headers ...string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.Base+"/mcp", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
+	req, _ := http.NewRequest(method, s.Base+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -110,24 +116,15 @@ func rpc(t testing.TB, s *SignInServer, token, body string) *http.Response {
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// rpc posts one JSON-RPC message to /mcp.
+func rpc(t testing.TB, s *SignInServer, token, body string) *http.Response {
+	t.Helper()
+	return send(t, s, http.MethodPost, "/mcp", token, body)
 }
 
 const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
-
-// rpcGet GETs path with a bearer token ("" for none).
-func rpcGet(t testing.TB, s *SignInServer, path, token string) *http.Response {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.Base+path, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
 
 func readAll(resp *http.Response) string {
 	raw, _ := io.ReadAll(resp.Body)

@@ -54,13 +54,13 @@ func TestTwoPeople(t *testing.T) {
 	}
 
 	// Metrics: two sign-ins, two people active, no user id in a label.
-	resp := rpcGet(t, s, "/metrics", "")
+	resp := send(t, s, http.MethodGet, "/metrics", "", "")
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("/metrics without a token: HTTP %d", resp.StatusCode)
 	}
 	p.ConsentAs(1291)
 	tok := signInByHand(t, s, "chat:read")
-	scrape := readAll(rpcGet(t, s, "/metrics", tok.access))
+	scrape := readAll(send(t, s, http.MethodGet, "/metrics", tok.access, ""))
 	for _, want := range []string{`bitrix24_mcp_signin_events_total{event="sign_in"} 3`, "bitrix24_mcp_people_active 2"} {
 		if !strings.Contains(scrape, want) {
 			t.Errorf("the scrape lacks %s", want)
@@ -217,18 +217,8 @@ func TestSessionsAndSSE(t *testing.T) {
 		t.Fatalf("initialize: HTTP %d, session %q", resp.StatusCode, sid)
 	}
 	list := func(token string) int {
-		req, _ := http.NewRequest(http.MethodPost, s.Base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Mcp-Session-Id", sid)
-		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return send(t, s, http.MethodPost, "/mcp", token, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`,
+			"Mcp-Session-Id", sid, "Mcp-Protocol-Version", "2025-06-18").StatusCode
 	}
 	if got := list(b.access); got != http.StatusNotFound {
 		t.Errorf("B with A's session: HTTP %d, want 404", got)

@@ -248,13 +248,9 @@ func TestTokensRotateAndRevoke(t *testing.T) {
 
 	// Signing out at the server ends every sign-in of the person.
 	a, b := signInByHand(t, s, ""), signInByHand(t, s, "")
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/signout", nil)
-	req.Header.Set("Authorization", "Bearer "+a.access)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("signout: %v %v", err, resp)
+	if resp := send(t, s, http.MethodPost, "/signout", a.access, ""); resp.StatusCode != 200 {
+		t.Fatalf("signout: HTTP %d", resp.StatusCode)
 	}
-	resp.Body.Close()
 	for _, tok := range []string{a.access, b.access} {
 		if resp := rpc(t, s, tok, initialize); resp.StatusCode != 401 {
 			t.Errorf("after signing out, a token: HTTP %d, want 401", resp.StatusCode)

@@ -58,13 +58,9 @@ func TestReplicasShareSignIns(t *testing.T) {
 	}
 
 	// Signing out at one replica ends the token at the others.
-	req, _ := http.NewRequest(http.MethodPost, replicas[1].Base+"/signout", nil)
-	req.Header.Set("Authorization", "Bearer "+access)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("signout: %v %v", err, resp)
+	if resp := send(t, replicas[1], http.MethodPost, "/signout", access, ""); resp.StatusCode != 200 {
+		t.Fatalf("signout: HTTP %d", resp.StatusCode)
 	}
-	resp.Body.Close()
 	if resp := rpc(t, replicas[1], access, initialize); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("after signing out, the token at the replica that did it: HTTP %d", resp.StatusCode)
 	}
