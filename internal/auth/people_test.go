@@ -232,3 +232,26 @@ func TestSessionsAndSSE(t *testing.T) {
 		t.Errorf("find_chats over SSE as A: %s", text)
 	}
 }
+
+// Every tool, as a signed-in person, through the Go SDK: the whole matrix
+// cell (schemas, both channels, errors, cancel, 50 concurrent calls,
+// removal declined, cancelled and accepted) over Streamable HTTP and legacy
+// SSE, the person being the one the fixture's webhook stands for.
+func TestEveryToolSignedIn(t *testing.T) {
+	for _, c := range []struct{ kind, version string }{{"http", "2025-11-25"}, {"http", "2026-07-28"}, {"sse", "2024-11-05"}} {
+		t.Run(c.kind+"/"+c.version, func(t *testing.T) {
+			t.Parallel()
+			p := portaltest.Start(t, nil)
+			s := StartSignIn(t, p, map[string]string{"BITRIX24_RATE_LIMIT": "1000", "BITRIX24_RATE_BURST": "1000"})
+			p.ConsentAs(p.Fixture().Webhook.UserID)
+			tk := signInByHand(t, s, "")
+			var tr sdk.Transport = &sdk.StreamableClientTransport{Endpoint: s.Base + "/mcp", HTTPClient: testkit.Bearer(tk.access), MaxRetries: -1}
+			if c.kind == "sse" {
+				tr = &sdk.SSEClientTransport{Endpoint: s.Base + "/sse", HTTPClient: testkit.Bearer(tk.access)}
+			}
+			asker := &testkit.Asker{}
+			cs := testkit.ConnectGoSDK(t, tr, c.version, asker.ClientOptions())
+			t.Logf("%d checks", testkit.GoSDKCell(t, cs, asker, p, c.version, true))
+		})
+	}
+}
