@@ -153,6 +153,12 @@ func TestSignInRefusals(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("callback from another browser: HTTP %d, want 400", resp.StatusCode)
 	}
+	// The person declines on the consent page: access_denied, before Bitrix24.
+	denier := testkit.NewBrowser()
+	denier.Decide = "deny"
+	if q, err := denier.Authorize(authorizeURL(s, goodAuthorize(s, client, redirect, pk, "")), redirect); err != nil || q.Get("error") != "access_denied" || q.Get("state") != "st-123" || q.Get("iss") != s.URL {
+		t.Errorf("declined: %v %v", q, err)
+	}
 	if after := p.Stats(); after.TokenRequests != before.TokenRequests || after.Requests != before.Requests {
 		t.Errorf("refused sign-ins reached Bitrix24: token requests %d -> %d, REST %d -> %d", before.TokenRequests, after.TokenRequests, before.Requests, after.Requests)
 	}
