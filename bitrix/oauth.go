@@ -88,9 +88,8 @@ func newOAuthState(cfg OAuthConfig, secrets *redactor, hc *http.Client, log *slo
 		return nil, fmt.Errorf("bitrix: %w", err)
 	}
 	secrets.add(cfg.AccessToken.Reveal(), cfg.RefreshToken.Reveal(), cfg.ClientSecret.Reveal())
-	o := &oauthState{cfg: cfg, secrets: secrets, http: noResend(hc), log: log,
-		endpoint: withSlash(cfg.ClientEndpoint), access: cfg.AccessToken, refreshT: cfg.RefreshToken,
-		tokenURL: cfg.TokenURL, followServer: cfg.TokenURL == DefaultTokenURL}
+	o := pairState(cfg, secrets, noResend(hc), log)
+	o.access, o.refreshT = cfg.AccessToken, cfg.RefreshToken
 	switch {
 	case shared != nil:
 		o.store = &sharedStore{s: shared}
@@ -103,6 +102,14 @@ func newOAuthState(cfg OAuthConfig, secrets *redactor, hc *http.Client, log *slo
 		}
 	}
 	return o, nil
+}
+
+// pairState is the state of one pair of cfg's application before a pair
+// is adopted: the server's own (newOAuthState) or a signed-in person's
+// (ForUser).
+func pairState(cfg OAuthConfig, secrets *redactor, hc *http.Client, log *slog.Logger) *oauthState {
+	return &oauthState{cfg: cfg, secrets: secrets, http: hc, log: log,
+		endpoint: withSlash(cfg.ClientEndpoint), tokenURL: cfg.TokenURL, followServer: cfg.TokenURL == DefaultTokenURL}
 }
 
 func withSlash(s string) string {

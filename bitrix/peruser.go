@@ -57,9 +57,8 @@ func (c *Client) ForUser(ctx context.Context, store PairStore) (*Client, error) 
 	cfg.AccessToken, cfg.RefreshToken, cfg.TokenFile = "", "", ""
 	u := &Client{cfg: c.cfg, bucket: c.bucket, pauses: c.pauses, log: c.log, parent: c}
 	u.secrets.add(c.cfg.BotToken.Reveal(), c.cfg.BotClientID.Reveal(), cfg.ClientSecret.Reveal())
-	o := &oauthState{cfg: cfg, secrets: &u.secrets, http: c.oauth.http, log: c.log,
-		endpoint: withSlash(cfg.ClientEndpoint), tokenURL: cfg.TokenURL, followServer: cfg.TokenURL == DefaultTokenURL,
-		store: pairStore{store}, perUser: true, observe: c.oauth.observe}
+	o := pairState(cfg, &u.secrets, c.oauth.http, c.log)
+	o.store, o.perUser, o.observe = pairStore{store}, true, c.oauth.observe
 	u.secrets.add(p.AccessToken.Reveal(), p.RefreshToken.Reveal())
 	o.adopt(p.tokenFile())
 	u.oauth = o

@@ -138,8 +138,9 @@ func (c *Client) WhoSignedIn(ctx context.Context, g *Grant) (int, error) {
 	if g.UserID > 0 {
 		return g.UserID, nil
 	}
-	u, err := c.ForUser(ctx, &memoryPair{pair: Pair{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
-		ClientEndpoint: g.ClientEndpoint, TokenURL: g.TokenURL}})
+	pair := &memoryPair{pair: Pair{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
+		ClientEndpoint: g.ClientEndpoint, TokenURL: g.TokenURL}}
+	u, err := c.ForUser(ctx, pair)
 	if err != nil {
 		return 0, err
 	}
@@ -147,14 +148,12 @@ func (c *Client) WhoSignedIn(ctx context.Context, g *Grant) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A refresh in between rotated the pair (and saved it here): the grant
+	// must carry the live one.
+	pair.mu.Lock()
+	g.AccessToken, g.RefreshToken = pair.pair.AccessToken, pair.pair.RefreshToken
+	pair.mu.Unlock()
 	g.UserID = int(me.ID)
-	if p := u.oauth; p != nil {
-		// A refresh in between rotated the pair: the grant must carry the live one.
-		_, g.AccessToken = p.current()
-		p.mu.Lock()
-		g.RefreshToken = p.refreshT
-		p.mu.Unlock()
-	}
 	return g.UserID, nil
 }
 
