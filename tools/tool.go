@@ -88,14 +88,19 @@ func (d *Deps) client(ctx context.Context) *bitrix.Client {
 }
 
 // Changes reports whether the tool named changes chats (chat:write).
-func Changes(name string) bool {
+func Changes(name string) bool { return changing[name] }
+
+// changing holds the tools that are not read-only, made once: Changes is
+// asked on every call with sign-in.
+var changing = func() map[string]bool {
+	m := map[string]bool{}
 	for _, sp := range specs() {
-		if sp.name == name {
-			return !sp.readOnly
+		if !sp.readOnly {
+			m[sp.name] = true
 		}
 	}
-	return false
-}
+	return m
+}()
 
 func (d *Deps) confirmKey(ctx context.Context) ([]byte, error) { return d.ConfirmKey(ctx) }
 

@@ -48,14 +48,15 @@ func (h *HTTP) writeScope(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if msg, ok := messageFrom(r.Context()); ok && msg.Method == "tools/call" {
-			var call struct {
-				Params struct {
-					Name string `json:"name"`
-				} `json:"params"`
-			}
-			if json.Unmarshal(msg.raw, &call) == nil && tools.Changes(call.Params.Name) {
-				if id := auth.FromContext(r.Context()); id != nil && !id.CanWrite() {
+		if id := auth.FromContext(r.Context()); id != nil && !id.CanWrite() {
+			// Only a token that may not write pays for reading the tool's name.
+			if msg, ok := messageFrom(r.Context()); ok && msg.Method == string(mcp.MethodToolsCall) {
+				var call struct {
+					Params struct {
+						Name string `json:"name"`
+					} `json:"params"`
+				}
+				if json.Unmarshal(msg.raw, &call) == nil && tools.Changes(call.Params.Name) {
 					h.signin.InsufficientScope(w, r, call.Params.Name)
 					return
 				}
