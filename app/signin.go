@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"os"
@@ -65,7 +64,7 @@ func asCaller(srv *auth.Server, log *slog.Logger) server.ToolHandlerMiddleware {
 			}
 			c, err := srv.ClientFor(ctx, id)
 			if err != nil {
-				if bitrix.SignedOut(err) || errors.Is(err, bitrix.ErrSignedOut) {
+				if bitrix.SignedOut(err) {
 					return mcp.NewToolResultError("Your Bitrix24 sign-in is gone (signed out or revoked): sign in again; your MCP client asks you to."), nil
 				}
 				log.Error("could not load a person's Bitrix24 sign-in", "user_id", id.UserID, "error", err)

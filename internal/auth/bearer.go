@@ -93,7 +93,7 @@ func (s *Server) Authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			if !errors.Is(err, errNotOurs) && !errors.Is(err, errExpired) && !errors.Is(err, errOtherAudience) && !errors.Is(err, errRevoked) {
 				s.log.Error("could not check a token", "error", err)
-				oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+				storeDown(w)
 				return
 			}
 			s.Challenge(w, r, err)

@@ -80,7 +80,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.cfg.Store.Put(ctx, kindClient, c.ID, raw, 0); err != nil {
 		s.log.Error("could not keep a client registration", "store", s.cfg.Store.String(), "error", err)
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+		storeDown(w)
 		return
 	}
 	s.log.Info("registered an MCP client", "client_id", c.ID, "client_name", c.Name, "redirect_uris", len(c.RedirectURIs))

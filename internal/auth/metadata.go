@@ -83,3 +83,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func oauthError(w http.ResponseWriter, status int, code, description string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
 }
+
+// storeDown answers a request the sign-in store could not serve.
+func storeDown(w http.ResponseWriter) {
+	oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+}

@@ -61,7 +61,7 @@ func (s *Server) exchangeCode(ctx context.Context, w http.ResponseWriter, client
 	}
 	raw, err := s.cfg.Store.Take(ctx, kindCode, digest(code))
 	if err != nil {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+		storeDown(w)
 		return
 	}
 	var c issued
@@ -87,7 +87,7 @@ func (s *Server) exchangeCode(ctx context.Context, w http.ResponseWriter, client
 	}
 	unlock, err := s.lockUser(ctx, c.UserID)
 	if err != nil {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+		storeDown(w)
 		return
 	}
 	defer unlock()
@@ -100,7 +100,7 @@ func (s *Server) exchangeCode(ctx context.Context, w http.ResponseWriter, client
 	refresh := randomToken("b24mcp_rt_")
 	rec.Grants[grantID] = &grant{ClientID: c.ClientID, Client: c.ClientName, Scope: c.Scope, Refresh: digest(refresh), Created: s.now().UTC()}
 	if err := s.saveRecord(ctx, c.UserID, rec); err != nil || s.putRefresh(ctx, refresh, refreshRecord{UserID: c.UserID, Grant: grantID}) != nil {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+		storeDown(w)
 		return
 	}
 	used, _ := json.Marshal(refreshRecord{UserID: c.UserID, Grant: grantID})
@@ -137,7 +137,7 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 	raw, err := s.cfg.Store.Get(ctx, kindRefresh, digest(refresh))
 	var rr refreshRecord
 	if err != nil {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+		storeDown(w)
 		return
 	}
 	if raw == nil || json.Unmarshal(raw, &rr) != nil {
@@ -146,7 +146,7 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 	}
 	unlock, err := s.lockUser(ctx, rr.UserID)
 	if err != nil {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+		storeDown(w)
 		return
 	}
 	defer unlock()
@@ -158,7 +158,7 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 	}
 	rec, err := s.loadRecord(ctx, rr.UserID)
 	if err != nil {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+		storeDown(w)
 		return
 	}
 	var g *grant
@@ -201,7 +201,7 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 	if err := s.saveRecord(ctx, rr.UserID, rec); err != nil ||
 		s.cfg.Store.Put(ctx, kindRefresh, digest(refresh), usedRaw, refreshTTL) != nil ||
 		s.putRefresh(ctx, next, refreshRecord{UserID: rr.UserID, Grant: rr.Grant}) != nil {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+		storeDown(w)
 		return
 	}
 	s.event("refresh")
@@ -268,12 +268,12 @@ func (s *Server) SignOut(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	unlock, err := s.lockUser(ctx, id.UserID)
 	if err != nil {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+		storeDown(w)
 		return
 	}
 	defer unlock()
 	if err := s.revokeUser(ctx, id.UserID, "signed out at the server"); err != nil {
-		oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
+		storeDown(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"signed_out": true, "bitrix24_user_id": id.UserID})

@@ -14,7 +14,7 @@ func (h *HTTP) auth(next http.Handler) http.Handler {
 		// Each person signs in: their token says who they are (package auth).
 		authed := h.signin.Authenticate(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			if isProbe(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -23,7 +23,7 @@ func (h *HTTP) auth(next http.Handler) http.Handler {
 	}
 	token := []byte(h.cfg.AuthToken.Reveal())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(token) == 0 || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || bearerMatches(r.Header.Get("Authorization"), token) {
+		if len(token) == 0 || isProbe(r) || bearerMatches(r.Header.Get("Authorization"), token) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -42,3 +42,6 @@ func bearerMatches(header string, token []byte) bool {
 	scheme, got, ok := strings.Cut(strings.TrimSpace(header), " ")
 	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), token) == 1
 }
+
+// isProbe: the liveness and readiness probes, which answer without a token.
+func isProbe(r *http.Request) bool { return r.URL.Path == "/healthz" || r.URL.Path == "/readyz" }
