@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"time"
@@ -51,11 +52,8 @@ func runCheck(args []string, env Env) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	ok := true
-	line := func(verdict, format string, a ...any) {
-		fmt.Fprintf(stdout, "  %-7s %s\n", verdict, fmt.Sprintf(format, a...))
-	}
-	fail := func(format string, a ...any) { ok = false; line("FAILED", format, a...) }
+	v := &verdicts{w: stdout}
+	line, fail := v.line, v.fail
 	fmt.Fprintf(stdout, "Checking %s\n", client)
 
 	me, err := client.Me(ctx)
@@ -104,11 +102,28 @@ func runCheck(args []string, env Env) error {
 	if deep {
 		checkShapes(ctx, client, me, botID, hasImbot, line, fail)
 	}
-	if ok {
-		fmt.Fprintln(stdout, "Ready.")
+	return v.end()
+}
+
+// verdicts are check's OK, FAILED and NOTE lines, and its last word.
+type verdicts struct {
+	w      io.Writer
+	failed bool
+}
+
+func (v *verdicts) line(verdict, format string, a ...any) {
+	fmt.Fprintf(v.w, "  %-7s %s\n", verdict, fmt.Sprintf(format, a...))
+}
+
+func (v *verdicts) fail(format string, a ...any) { v.failed = true; v.line("FAILED", format, a...) }
+
+// end says Ready, or Not ready (exit status 1).
+func (v *verdicts) end() error {
+	if !v.failed {
+		fmt.Fprintln(v.w, "Ready.")
 		return nil
 	}
-	fmt.Fprintln(stdout, "Not ready: see FAILED above.")
+	fmt.Fprintln(v.w, "Not ready: see FAILED above.")
 	return ErrReported
 }
 

@@ -18,11 +18,8 @@ import (
 // OAuth server accepts the application, and that the store answers.
 func checkSignIn(cfg *app.Config, env Env) error {
 	stdout := env.Stdout
-	ok := true
-	line := func(verdict, format string, a ...any) {
-		fmt.Fprintf(stdout, "  %-7s %s\n", verdict, fmt.Sprintf(format, a...))
-	}
-	fail := func(format string, a ...any) { ok = false; line("FAILED", format, a...) }
+	v := &verdicts{w: stdout}
+	line, fail := v.line, v.fail
 	o := *cfg.Bitrix.OAuth
 	fmt.Fprintf(stdout, "Checking sign-in with Bitrix24 for %s\n", o.ClientEndpoint)
 	line("OK", "people sign in at %s; the Bitrix24 application's handler URL must be %s/callback", cfg.PublicURL, cfg.PublicURL)
@@ -64,10 +61,5 @@ func checkSignIn(cfg *app.Config, env Env) error {
 		b.Close()
 		line("OK", "sign-ins are kept in %s", cfg.AuthStore)
 	}
-	if ok {
-		fmt.Fprintln(stdout, "Ready.")
-		return nil
-	}
-	fmt.Fprintln(stdout, "Not ready: see FAILED above.")
-	return ErrReported
+	return v.end()
 }
