@@ -190,7 +190,7 @@ func readKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
+	if bitrix.ReadableByOthers(fi) { // the token file's rule (Windows files carry ACLs, not a mode)
 		return nil, fmt.Errorf("%s can be read by other users (mode %04o): run chmod 600 %s", path, fi.Mode().Perm(), path)
 	}
 	raw, err := os.ReadFile(path)

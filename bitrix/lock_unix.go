@@ -19,5 +19,5 @@ func tryLock(f *os.File) (bool, error) {
 
 func unlockFile(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
 
-// readableByOthers reports a token file whose mode lets other users read it.
-func readableByOthers(fi os.FileInfo) bool { return fi.Mode().Perm()&0o077 != 0 }
+// ReadableByOthers reports a secret's file (tokens, a key) whose mode lets other users read it.
+func ReadableByOthers(fi os.FileInfo) bool { return fi.Mode().Perm()&0o077 != 0 }

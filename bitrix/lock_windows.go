@@ -22,6 +22,6 @@ func unlockFile(f *os.File) {
 	_ = windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, new(windows.Overlapped))
 }
 
-// readableByOthers: Windows files carry ACLs, not a mode; the user profile's
+// ReadableByOthers: Windows files carry ACLs, not a mode; the user profile's
 // config directory is private by default.
-func readableByOthers(os.FileInfo) bool { return false }
+func ReadableByOthers(os.FileInfo) bool { return false }

@@ -194,7 +194,7 @@ func (s fileStore) read(context.Context) (*tokenFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bitrix: reading token file %s: %w", path, errors.Unwrap(err))
 	}
-	if readableByOthers(fi) {
+	if ReadableByOthers(fi) {
 		return nil, fmt.Errorf("bitrix: token file %s can be read by other users (mode %04o): it holds live OAuth tokens; run chmod 600 %s", path, fi.Mode().Perm(), path)
 	}
 	raw, err := os.ReadFile(path)
