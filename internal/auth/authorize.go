@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,7 +94,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if len(scopes) == 0 {
 		scopes = allScopes
 	}
-	if containsScope(scopes, ScopeWrite) && !containsScope(scopes, ScopeRead) {
+	if slices.Contains(scopes, ScopeWrite) && !slices.Contains(scopes, ScopeRead) {
 		scopes = append([]string{ScopeRead}, scopes...) // writing needs the reads around it
 	}
 	p.Scope = strings.Join(scopes, " ")
@@ -114,15 +115,6 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: consentCookie(id), Value: browser, Path: "/", MaxAge: int(pendingTTL.Seconds()),
 		HttpOnly: true, Secure: strings.HasPrefix(s.issuer, "https://"), SameSite: http.SameSiteLaxMode})
 	s.consentPage(w, c, p, id)
-}
-
-func containsScope(scopes []string, want string) bool {
-	for _, s := range scopes {
-		if s == want {
-			return true
-		}
-	}
-	return false
 }
 
 // consent takes the consent form: Allow goes on to Bitrix24, Deny back to
@@ -329,7 +321,7 @@ func (s *Server) consentPage(w http.ResponseWriter, c *client, p pending, id str
 		name = c.ID
 	}
 	can := []string{"see the chats and people you can see (chat:read)"}
-	if containsScope(strings.Fields(p.Scope), ScopeWrite) {
+	if slices.Contains(strings.Fields(p.Scope), ScopeWrite) {
 		can = append(can, "add and remove people in chats you may change (chat:write)")
 	}
 	back, _ := url.Parse(p.RedirectURI)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
@@ -182,7 +183,7 @@ func (s *Server) exchangeRefresh(ctx context.Context, w http.ResponseWriter, cli
 	if scope != "" {
 		asked, bad := unknownScope(scope)
 		for _, sc := range asked {
-			if !containsScope(strings.Fields(g.Scope), sc) {
+			if !slices.Contains(strings.Fields(g.Scope), sc) {
 				bad = sc
 			}
 		}
