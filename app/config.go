@@ -42,6 +42,8 @@ type Config struct {
 	AllowedOrigins []string // browser origins the HTTP transports answer
 	MaxConnections int
 	MaxSessions    int
+	// MaxSessionsPerPerson caps one signed-in person's sessions.
+	MaxSessionsPerPerson int
 
 	Bitrix bitrix.Config
 	Tools  tools.Settings

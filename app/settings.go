@@ -59,7 +59,7 @@ func Settings() []Setting {
 			func(c *Config) *bitrix.Secret { return &c.oauth.ClientSecret }),
 		text("", "BITRIX24_OAUTH_TOKEN_URL", bitrix.DefaultTokenURL, "OAuth token endpoint.",
 			func(c *Config) *string { return &c.oauth.TokenURL }),
-		text("", "BITRIX24_TOKEN_FILE", "", "File (mode 0600) that keeps the rotated OAuth pair across restarts and processes (refreshes take its lock); it wins over the configured pair it descends from. Default: tokens-HOST.json under the user's config directory.",
+		text("", "BITRIX24_TOKEN_FILE", "", "File (mode 0600) that keeps the rotated OAuth pair across restarts and processes (refreshes take its lock); it wins over the configured pair it descends from. Its folder must be writable (checked at start). Default: tokens-HOST.json under the user's config directory.",
 			func(c *Config) *string { return &c.oauth.TokenFile }),
 
 		// The chat bot, for bot_chat_members and get_bot_chat.
@@ -168,10 +168,12 @@ func Settings() []Setting {
 				c.AllowedOrigins, err = parseOrigins(raw)
 				return err
 			}},
-		number("max-connections", "MCP_MAX_CONNECTIONS", 512, 4, 100000, "Most HTTP connections open at once; one more is answered 503.",
+		number("max-connections", "MCP_MAX_CONNECTIONS", 512, 4, 100000, "Most HTTP connections open at once; at the cap a new one replaces the idle or half-sent one that has waited longest (of the source holding the most), or is answered 503 when every one is being served.",
 			func(c *Config) *int { return &c.MaxConnections }),
 		number("max-sessions", "MCP_MAX_SESSIONS", 1000, 1, 1000000, "Most live Streamable HTTP sessions (idle ones end after 30 minutes); a new one past it is refused.",
 			func(c *Config) *int { return &c.MaxSessions }),
+		number("max-sessions-per-person", "MCP_MAX_SESSIONS_PER_PERSON", 20, 1, 1000000, "With --auth bitrix24: most live Streamable HTTP sessions one person holds; a new one past it ends their least recently used.",
+			func(c *Config) *int { return &c.MaxSessionsPerPerson }),
 		{Flag: "log-level", Env: "LOG_LEVEL", Default: "info", Kind: KindString, Help: "debug (one line per Bitrix24 call), info, warn or error. Logs go to stderr.",
 			set: func(c *Config, raw string) error {
 				if c.LogLevel.UnmarshalText([]byte(raw)) != nil {

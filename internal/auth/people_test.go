@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -205,7 +207,7 @@ var _ sdk.Transport
 // SSE carries each person's token too.
 func TestSessionsAndSSE(t *testing.T) {
 	p := portaltest.Start(t, nil)
-	s := StartSignIn(t, p, nil)
+	s := StartSignIn(t, p, map[string]string{"MCP_MAX_SESSIONS": "4", "MCP_MAX_SESSIONS_PER_PERSON": "2"})
 	p.ConsentAs(1271)
 	a := signInByHand(t, s, "")
 	p.ConsentAs(1269)
@@ -226,6 +228,75 @@ func TestSessionsAndSSE(t *testing.T) {
 	if got := list(a.access); got != http.StatusOK {
 		t.Errorf("A with A's session: HTTP %d, want 200", got)
 	}
+	// One person cannot hold every session: A's tenth ends A's least
+	// recently used, and B still gets one.
+	for i := range 10 {
+		if resp := rpc(t, s, a.access, initialize); resp.StatusCode != http.StatusOK {
+			t.Fatalf("A's session %d: HTTP %d", i+2, resp.StatusCode)
+		}
+	}
+	if got := list(a.access); got != http.StatusNotFound {
+		t.Errorf("A's first session after ten more: HTTP %d, want 404 (ended)", got)
+	}
+	if resp := rpc(t, s, b.access, initialize); resp.StatusCode != http.StatusOK {
+		t.Errorf("B's initialize after A opened eleven: HTTP %d", resp.StatusCode)
+	}
+
+	// A legacy SSE session is A's alone too: B posting to it is told it
+	// does not exist, and A's stream carries nothing of B's.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Base+"/sse", nil)
+	req.Header.Set("Authorization", "Bearer "+a.access)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("A's SSE stream: %v %v", err, stream)
+	}
+	defer stream.Body.Close()
+	events := bufio.NewScanner(stream.Body)
+	endpoint := ""
+	for endpoint == "" && events.Scan() {
+		endpoint = strings.TrimPrefix(events.Text(), "data: ")
+		if endpoint == events.Text() {
+			endpoint = ""
+		}
+	}
+	if got := send(t, s, http.MethodPost, endpoint, b.access, initialize).StatusCode; got != http.StatusNotFound {
+		t.Errorf("B posting to A's SSE session: HTTP %d, want 404", got)
+	}
+	if got := send(t, s, http.MethodPost, endpoint, a.access, initialize).StatusCode; got != http.StatusAccepted {
+		t.Errorf("A posting to A's SSE session: HTTP %d, want 202", got)
+	}
+	for events.Scan() {
+		if line := events.Text(); strings.HasPrefix(line, "data: ") {
+			if !strings.Contains(line, `"id":1`) || !strings.Contains(line, `"result"`) {
+				t.Errorf("A's stream: %s", line)
+			}
+			break
+		}
+	}
+	// A holds two legacy SSE sessions at most: a third ends A's first.
+	for range 2 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Base+"/sse", nil)
+		req.Header.Set("Authorization", "Bearer "+a.access)
+		more, err := http.DefaultClient.Do(req)
+		if err != nil || more.StatusCode != 200 {
+			t.Fatalf("another SSE stream of A's: %v %v", err, more)
+		}
+		defer more.Body.Close()
+	}
+	ended := make(chan struct{})
+	go func() {
+		for events.Scan() {
+		}
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Error("A's third SSE stream did not end A's first")
+	}
+	cancel()
 
 	cs := testkit.ConnectGoSDK(t, &sdk.SSEClientTransport{Endpoint: s.Base + "/sse", HTTPClient: testkit.Bearer(a.access)}, "2024-11-05", nil)
 	if res, text := callTool(t, cs, "find_chats", map[string]any{"query": "sales"}); res.IsError || strings.Contains(text, "Sales floor") || !strings.Contains(text, "Sales team") {

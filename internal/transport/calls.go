@@ -2,12 +2,10 @@ package transport
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -37,62 +35,18 @@ type callTracker struct {
 	asks map[string]chan json.RawMessage
 	// send queues a message on an SSE session's stream.
 	send func(sessionID string, msg any) error
+	// writeTimeout is how long an SSE stream may take to accept one event
+	// (nanoseconds; tests shorten it).
+	writeTimeout atomic.Int64
+	// perPerson caps a signed-in person's SSE sessions; opened counts them all.
+	perPerson int
+	opened    int
 }
 
-type sseSession struct {
-	ctx     context.Context // ends when the session's stream closes
-	cancel  context.CancelFunc
-	running int // tool calls in a handler, or waiting for a slot
-	slots   chan struct{}
-	closed  bool
-}
-
-func newCallTracker() *callTracker {
-	return &callTracker{sse: map[string]*sseSession{}, asks: map[string]chan json.RawMessage{}}
-}
-
-// newSSESessionID is the SSE transport's session id generator: it registers
-// the session with the tracker.
-func (t *callTracker) newSSESessionID(ctx context.Context, r *http.Request) (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	id := hex.EncodeToString(b)
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	t.mu.Lock()
-	t.sse[id] = &sseSession{ctx: sctx, cancel: cancel, slots: make(chan struct{}, maxCallsPerSSESession)}
-	t.mu.Unlock()
-	if holder, ok := ctx.Value(sseIDKey{}).(*string); ok {
-		*holder = id
-	}
-	return id, nil
-}
-
-type sseIDKey struct{}
-
-// trackSSEStream wraps GET /sse: when the stream ends, the session's calls
-// are cancelled.
-func (t *callTracker) trackSSEStream(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var id string
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sseIDKey{}, &id)))
-		if id != "" {
-			t.closeSSE(id)
-		}
-	})
-}
-
-func (t *callTracker) closeSSE(id string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if s := t.sse[id]; s != nil {
-		s.cancel()
-		s.closed = true
-		if s.running == 0 {
-			delete(t.sse, id)
-		}
-	}
+func newCallTracker(perPerson int) *callTracker {
+	t := &callTracker{sse: map[string]*sseSession{}, asks: map[string]chan json.RawMessage{}, perPerson: perPerson}
+	t.writeTimeout.Store(int64(sseWriteTimeout))
+	return t
 }
 
 // middleware wraps every tool call. A legacy SSE session's call past its

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -111,27 +110,23 @@ func (t *callTracker) elicit(ctx context.Context, sessionID string, params *mcp.
 	}
 }
 
-// sseAnswers takes a client's answer to a request the server sent on a
-// legacy SSE stream (elicit) out of the POSTs to /message: it is delivered
-// to the call waiting for it and acknowledged with 202, as every POST there
-// is. Other messages go on to the transport.
-func (t *callTracker) sseAnswers(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		msg, ok := messageFrom(r.Context())
-		var id string
-		if ok && msg.Method == "" && json.Unmarshal(msg.ID, &id) == nil {
-			t.mu.Lock()
-			answer := t.asks[r.URL.Query().Get("sessionId")+" "+id]
-			t.mu.Unlock()
-			if answer != nil {
-				select {
-				case answer <- msg.raw:
-				default: // answered already: a second answer is dropped
-				}
-				w.WriteHeader(http.StatusAccepted)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+// takeAnswer takes a client's answer to a request the server sent on a
+// legacy SSE stream (elicit) out of the POSTs to /message, and delivers it to
+// the call waiting for it. It reports whether msg was such an answer.
+func (t *callTracker) takeAnswer(sessionID string, msg message) bool {
+	var id string
+	if msg.Method != "" || json.Unmarshal(msg.ID, &id) != nil {
+		return false
+	}
+	t.mu.Lock()
+	answer := t.asks[sessionID+" "+id]
+	t.mu.Unlock()
+	if answer == nil {
+		return false
+	}
+	select {
+	case answer <- msg.raw:
+	default: // answered already: a second answer is dropped
+	}
+	return true
 }

@@ -6,8 +6,8 @@
 // middleware in a file named for what it guards: drain.go (refused while
 // shutting down), host.go (DNS rebinding), origin.go (browser pages and
 // CORS), auth.go (the bearer token), body.go (a JSON body read once, under
-// the deadline and size cap, decoded into one message), sessions.go (the
-// Streamable HTTP session cap). A refusal is a *refusal (refusal.go),
+// the deadline and size cap, decoded into one message), sessions.go
+// (Streamable HTTP sessions: opened by initialize only, capped, owned). A refusal is a *refusal (refusal.go),
 // rendered in one place. Tool calls pass calls.go, which counts them for the
 // drain and holds each legacy SSE session to its share.
 package transport
@@ -67,7 +67,7 @@ type stateStore interface {
 // call tracker to the server's tool middlewares.
 func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 	cfg := a.Config
-	h := &HTTP{cfg: cfg, log: logger, mcp: a.MCP, calls: newCallTracker(), sessions: newSessionStore(cfg.MaxSessions, sessionIdleTTL), signin: a.Auth}
+	h := &HTTP{cfg: cfg, log: logger, mcp: a.MCP, calls: newCallTracker(cfg.MaxSessionsPerPerson), sessions: newSessionStore(cfg.MaxSessions, cfg.MaxSessionsPerPerson, sessionIdleTTL), signin: a.Auth}
 	if a.State != nil {
 		h.store = a.State
 	}
@@ -93,7 +93,7 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 		opts = append(opts, server.WithStateLess(true))
 	} else {
 		// Our session store: mcp-go's default keeps every id it ever issued.
-		opts = append(opts, server.WithSessionIdManager(h.sessions), server.WithSessionIdleTTL(sessionIdleTTL))
+		opts = append(opts, server.WithSessionIdManagerResolver(h.sessions), server.WithSessionIdleTTL(sessionIdleTTL))
 	}
 	h.streamable = server.NewStreamableHTTPServer(a.MCP, opts...)
 	h.sse = server.NewSSEServer(a.MCP,
@@ -126,12 +126,12 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 		a.Metrics.GaugeFunc("bitrix24_mcp_sse_calls_in_flight", "Tool calls of legacy SSE sessions running or waiting for a slot.", h.calls.sseInFlight)
 	}
 	if cfg.Transport == "http" {
-		mux.Handle("/mcp", guard(h.sessionCap(h.sessionOwner(h.modernNotices(h.streamable)))))
+		mux.Handle("/mcp", guard(h.sessionGate(h.modernNotices(h.streamable))))
 	}
 	// Older clients that only speak SSE can use either transport setting.
 	mux.Handle("/sse", guard(h.calls.trackSSEStream(h.sse.SSEHandler())))
-	mux.Handle("/message", guard(h.calls.sseAnswers(h.sse.MessageHandler())))
-	h.handler = noWildcardCORS(mux)
+	mux.Handle("/message", guard(h.calls.sseMessages(h.sse.MessageHandler())))
+	h.handler = served(noWildcardCORS(mux))
 	return h
 }
 
@@ -193,7 +193,7 @@ func ListenAndServe(ctx context.Context, a *app.App, logger *slog.Logger) error 
 
 func newHTTPServer(h http.Handler, readTimeout time.Duration) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: min(10*time.Second, readTimeout), ReadTimeout: readTimeout,
-		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ConnContext: withConn}
 }
 
 // shutdown refuses new requests, waits (bounded) for requests and tool

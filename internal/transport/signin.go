@@ -6,7 +6,6 @@ import (
 	"net/url"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/auth"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
@@ -65,63 +64,6 @@ func (h *HTTP) writeScope(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// sessionOwner binds a Streamable HTTP session to the person who opened
-// it: their token's session id is theirs alone, and another person's
-// token presenting it is told the session does not exist. (Each call runs
-// with its own token anyway; this keeps one person's session, its
-// confirmations and notifications, from another.)
-func (h *HTTP) sessionOwner(next http.Handler) http.Handler {
-	if h.signin == nil || h.cfg.Stateless {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := auth.FromContext(r.Context())
-		if id == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if sid := r.Header.Get(server.HeaderKeySessionID); sid != "" {
-			if owner, ok := h.sessions.owner(sid); ok && owner != id.UserID {
-				h.log.Warn("refused a session opened by another person", "user_id", id.UserID)
-				writeRefusal(w, r, refuse(http.StatusNotFound, "session not found"))
-				return
-			}
-		} else if msg, ok := messageFrom(r.Context()); ok && msg.Method == string(mcp.MethodInitialize) {
-			w = &ownerWriter{ResponseWriter: w, own: func(sid string) { h.sessions.own(sid, id.UserID) }}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// ownerWriter records the session id an initialize's answer carries.
-type ownerWriter struct {
-	http.ResponseWriter
-	own  func(sid string)
-	done bool
-}
-
-func (o *ownerWriter) record() {
-	if !o.done {
-		o.done = true
-		if sid := o.Header().Get(server.HeaderKeySessionID); sid != "" {
-			o.own(sid)
-		}
-	}
-}
-
-func (o *ownerWriter) WriteHeader(status int) { o.record(); o.ResponseWriter.WriteHeader(status) }
-func (o *ownerWriter) Write(p []byte) (int, error) {
-	o.record()
-	return o.ResponseWriter.Write(p)
-}
-func (o *ownerWriter) Flush() {
-	o.record()
-	if f, ok := o.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-func (o *ownerWriter) Unwrap() http.ResponseWriter { return o.ResponseWriter }
 
 // publicHost is the public URL's host: a request for it is not a DNS
 // rebinding even on a loopback listener (a reverse proxy on the machine).
