@@ -54,29 +54,16 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 		return out, refused
 	}
 	dialog := fmt.Sprintf("chat%d", c.chatID)
-	progress := progressFrom(ctx)
-	before, err := d.client(ctx).DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progress)
+	// One change of this chat at a time reads, writes and verifies. (A
+	// question to the person ends this call; the answer comes in another.)
+	unlock, err := d.chats.lock(ctx, c.chatID)
 	if err != nil {
-		if e, ok := bitrix.AsError(err); ok && ctx.Err() == nil {
-			// Bitrix24 refused this person the chat: a refused change, on the record.
-			entry.Event, entry.Outcome, entry.Reason = audit.Refused, "refused", "Bitrix24 "+e.Code+" reading the chat's members"
-			if aerr := d.audit(ctx, entry); aerr != nil {
-				return out, auditFailed(aerr)
-			}
-		}
 		return out, bitrixErrorResult(ctx, err, nil)
 	}
-	names := make(map[int]string, len(before.Users))
-	for _, u := range before.Users {
-		names[int(u.ID)] = u.Name
-	}
-	var todo []int
-	for _, id := range c.users {
-		if _, member := names[id]; member != c.adding {
-			todo = append(todo, id)
-		} else {
-			out.unchanged = append(out.unchanged, id)
-		}
+	defer unlock()
+	todo, names, res := c.split(ctx, d, entry, &out)
+	if res != nil {
+		return out, res
 	}
 	if c.dryRun || len(todo) == 0 {
 		out.changed = todo
@@ -100,6 +87,7 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 			return out, errorResult(fmt.Sprintf("The %s for %s was declined by the user; nothing was sent to Bitrix24.", c.verb, dialog))
 		}
 	}
+	progress := progressFrom(ctx)
 
 	// The trail first: a change whose line cannot be written is not made.
 	entry.Event, entry.Outcome, entry.UserIDs = audit.Write, "attempt", todo
@@ -162,6 +150,36 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 	}
 	out.lost = lost
 	return out, nil
+}
+
+// split reads the chat's membership and splits c.users into those to
+// change (todo) and those that need no change (into out.unchanged); names
+// are the members' names. res ends the call: Bitrix24 refused the read.
+func (c membershipChange) split(ctx context.Context, d *Deps, entry audit.Entry, out *membershipOutcome) (todo []int, names map[int]string, res *mcp.CallToolResult) {
+	dialog := fmt.Sprintf("chat%d", c.chatID)
+	before, err := d.client(ctx).DialogUsersAll(ctx, bitrix.DialogUsersQuery{DialogID: dialog}, maxMembership, progressFrom(ctx))
+	if err != nil {
+		if e, ok := bitrix.AsError(err); ok && ctx.Err() == nil {
+			// Bitrix24 refused this person the chat: a refused change, on the record.
+			entry.Event, entry.Outcome, entry.Reason = audit.Refused, "refused", "Bitrix24 "+e.Code+" reading the chat's members"
+			if aerr := d.audit(ctx, entry); aerr != nil {
+				return nil, nil, auditFailed(aerr)
+			}
+		}
+		return nil, nil, bitrixErrorResult(ctx, err, nil)
+	}
+	names = make(map[int]string, len(before.Users))
+	for _, u := range before.Users {
+		names[int(u.ID)] = u.Name
+	}
+	for _, id := range c.users {
+		if _, member := names[id]; member != c.adding {
+			todo = append(todo, id)
+		} else {
+			out.unchanged = append(out.unchanged, id)
+		}
+	}
+	return todo, names, nil
 }
 
 // verifyTimeout bounds the membership read after a write whose answer was lost.

@@ -52,6 +52,8 @@ type Deps struct {
 	ConfirmKey func(ctx context.Context) ([]byte, error)
 	// Audit is the trail of changes and refusals (nil: off).
 	Audit *audit.Log
+
+	chats chatLocks // one membership change of a chat at a time
 }
 
 // audit writes one line of the trail, with who acted, through which client,

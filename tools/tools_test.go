@@ -317,6 +317,39 @@ func TestConcurrentCallsAreIndependent(t *testing.T) {
 	}
 }
 
+// Concurrent invitations of the same person to one chat: exactly one call
+// reports them added, the others as already a member (each call's own
+// users are added by it).
+func TestConcurrentAddsReportEachUserOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	others := []int{1019, 1401, 1402, 1403, 3001, 1}
+	outs := make([]tools.AddChatUsersOutput, len(others))
+	var wg sync.WaitGroup
+	for i, other := range others {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = testkit.Structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{99, other}}))
+		}()
+	}
+	wg.Wait()
+	added := 0
+	for i, out := range outs {
+		if slices.Contains(out.Added, 99) {
+			added++
+		} else if !slices.Contains(out.AlreadyMembers, 99) {
+			t.Errorf("call %d reports 99 neither added nor a member: %+v", i, out)
+		}
+		if !slices.Contains(out.Added, others[i]) {
+			t.Errorf("call %d did not add its own %d: %+v", i, others[i], out)
+		}
+	}
+	if added != 1 {
+		t.Fatalf("%d of %d concurrent calls report 99 added; the portal added it once", added, len(others))
+	}
+}
+
 // Many clients hand the model only the text content: it carries every datum.
 func TestTextChannelCarriesTheData(t *testing.T) {
 	t.Parallel()
