@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,11 +62,33 @@ func TestCLIHelpAndVersion(t *testing.T) {
 // it, and prints no secret.
 func TestStartupErrors(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
+	// A token file whose folder cannot be written: under a file, and (for a
+	// user root does not override) a folder without write permission.
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oauth := []string{"BITRIX24_CLIENT_ENDPOINT=https://p.example/rest/", "BITRIX24_ACCESS_TOKEN=a", "BITRIX24_REFRESH_TOKEN=secretcode",
+		"BITRIX24_CLIENT_ID=app", "BITRIX24_CLIENT_SECRET=secretcode"}
+	unwritable := [][]string{append(slices.Clip(oauth), "BITRIX24_TOKEN_FILE="+filepath.Join(notADir, "tokens.json"))}
+	if os.Geteuid() != 0 {
+		readOnly := t.TempDir()
+		if err := os.Chmod(readOnly, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(readOnly, 0o700) })
+		unwritable = append(unwritable, append(slices.Clip(oauth), "BITRIX24_TOKEN_FILE="+filepath.Join(readOnly, "tokens.json")))
+	}
+	type startup struct {
 		env  []string
 		args []string
 		want string
-	}{
+	}
+	var cases []startup
+	for _, env := range unwritable {
+		cases = append(cases, startup{env, nil, "BITRIX24_TOKEN_FILE: the folder"})
+	}
+	for _, tc := range append(cases, []startup{
 		{nil, nil, "--demo"},
 		{[]string{"BITRIX24_WEBHOOK_URL=https://p.example/rest/1/abcd/", "BITRIX24_CLIENT_ENDPOINT=https://p.example/rest/"}, nil, "not both"},
 		{[]string{"BITRIX24_WEBHOOK_URL=https://p.example/rest/1/abcd/", "BITRIX24_MAX_INVITE=0"}, nil, "BITRIX24_MAX_INVITE"},
@@ -76,7 +101,7 @@ func TestStartupErrors(t *testing.T) {
 		{[]string{"BITRIX24_DEMO=true"}, []string{"--transport", "sse", "--addr", "0.0.0.0:0"}, "MCP_AUTH_TOKEN"},
 		{nil, []string{"bot", "register", "--code"}, "--code needs a value"},
 		{[]string{"BITRIX24_DEMO=true", "MCP_STATE_KEY=secretcode-too-short"}, nil, "MCP_STATE_KEY"},
-	} {
+	}...) {
 		env := map[string]string{}
 		for _, kv := range tc.env {
 			k, v, _ := strings.Cut(kv, "=")

@@ -94,6 +94,9 @@ func newOAuthState(cfg OAuthConfig, secrets *redactor, hc *http.Client, log *slo
 	case shared != nil:
 		o.store = &sharedStore{s: shared}
 	case cfg.TokenFile != "":
+		if err := checkWritableDir(cfg.TokenFile); err != nil {
+			return nil, err
+		}
 		o.store = fileStore{path: cfg.TokenFile}
 	}
 	if o.store != nil {
@@ -481,6 +484,25 @@ func (o *oauthState) ask(req *http.Request) error {
 			// re-authorization, so say so loudly but keep serving.
 			o.log.Error("could not save the rotated OAuth tokens; a restart will need re-authorization", "store", o.store.String(), "error", err)
 		}
+	}
+	return nil
+}
+
+// checkWritableDir refuses a token file in a folder this process cannot
+// write: the rotated pair and the refresh lock live there, so the first
+// expiry would otherwise fail every call.
+func checkWritableDir(path string) error {
+	dir := filepath.Dir(path)
+	err := os.MkdirAll(dir, 0o700)
+	if err == nil {
+		var f *os.File
+		if f, err = os.CreateTemp(dir, ".tokens-check-*"); err == nil {
+			f.Close()
+			err = os.Remove(f.Name())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("BITRIX24_TOKEN_FILE: the folder %s cannot be written (%v): the rotated OAuth tokens and their refresh lock are kept there; choose a folder this user can write", dir, errors.Unwrap(err))
 	}
 	return nil
 }
