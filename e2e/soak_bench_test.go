@@ -4,12 +4,14 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,8 +48,17 @@ func BenchmarkSoak(b *testing.B) {
 		fmt.Printf("| %s | %d sessions opened, %d refused at the cap | %.1f MiB |\n", sc.label, ok, refused, rss)
 	}
 	accepted, refused, latency, rss := sseFlood(b, bin, 20000)
-	fmt.Printf("| one SSE session posts 20,000 tool calls | %d run (at most 32 at once, 96 more waiting), %d refused on the stream; another client's get_bot_chat meanwhile: %s | %.1f MiB |\n",
+	fmt.Printf("| one SSE session posts 20,000 tool calls and reads its stream | %d run (at most 16 at once, 112 more waiting), %d refused on the stream; another client's get_bot_chat meanwhile: %s | %.1f MiB |\n",
 		accepted, refused, latency, rss)
+	f := unreadFlood(b, bin, 80000)
+	fmt.Printf("| one SSE session posts 80,000 tool calls and never reads its stream | %d accepted (202), %d refused at once (429), %d after the stream was closed as gone; at most %d goroutines; another client's get_bot_chat meanwhile: %s | %.1f MiB |\n",
+		f.accepted, f.refused, f.afterClose, f.peakGoroutines, f.other, f.rss)
+	g := sessionlessGets(b, bin, 50000)
+	fmt.Printf("| 50,000 GET /mcp, half without a session id, half with made-up ones | %s; sessions afterwards: %d; a new initialize: HTTP %d | %.1f MiB |\n",
+		g.statuses, g.sessions, g.initialize, g.rss)
+	h := heldConnections(b, bin, 2000)
+	fmt.Printf("| one source opens 2,000 idle, half-header and slow-body connections (MCP_MAX_CONNECTIONS=512) | another client's initialize %s, /healthz %s | %.1f MiB |\n",
+		h.initialize, h.healthz, h.rss)
 	fmt.Println()
 }
 
@@ -217,4 +228,216 @@ func netListen() (interface {
 	Close() error
 }, error) {
 	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+type floodFigures struct {
+	accepted, refused, afterClose int64
+	peakGoroutines                int
+	other                         time.Duration
+	rss                           float64
+}
+
+// unreadFlood opens a legacy SSE stream, reads its endpoint and nothing
+// more, and posts n tool calls to it from 8 workers, sampling the server's
+// goroutines meanwhile.
+func unreadFlood(b *testing.B, bin string, n int) floodFigures {
+	base, pid := startServer(b, bin)
+	stream, err := http.Get(base + "/sse")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stream.Body.Close()
+	sc := bufio.NewScanner(stream.Body)
+	endpoint := ""
+	for endpoint == "" && sc.Scan() {
+		if after, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			endpoint = after
+		}
+	}
+	// From here on the stream is never read.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	post := func(body string) int {
+		resp, err := client.Post(base+endpoint, "application/json", strings.NewReader(body))
+		if err != nil {
+			return 0
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	post(initializeBody)
+	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	var f floodFigures
+	var acc, ref, gone atomic.Int64
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if g := goroutines(base); int64(g) > peak.Load() {
+				peak.Store(int64(g))
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				switch post(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"chat9001","all":true}}}`, i+10)) {
+				case http.StatusAccepted:
+					acc.Add(1)
+				case http.StatusTooManyRequests:
+					ref.Add(1)
+				default:
+					gone.Add(1)
+				}
+			}
+		}(w)
+	}
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	otherCall(b, base)
+	f.other = time.Since(start).Round(time.Millisecond)
+	wg.Wait()
+	close(stop)
+	<-sampled
+	f.accepted, f.refused, f.afterClose, f.peakGoroutines, f.rss = acc.Load(), ref.Load(), gone.Load(), int(peak.Load()), peakRSS(b, pid)
+	return f
+}
+
+// goroutines reads go_goroutines from the server's /metrics.
+func goroutines(base string) int {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			var g float64
+			fmt.Sscanf(rest, "%g", &g)
+			return int(g)
+		}
+	}
+	return 0
+}
+
+type getFigures struct {
+	statuses   string
+	sessions   int
+	initialize int
+	rss        float64
+}
+
+// sessionlessGets sends n GET /mcp that name no session or a made-up one.
+func sessionlessGets(b *testing.B, bin string, n int) getFigures {
+	base, pid := startServer(b, bin)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				req, _ := http.NewRequest("GET", base+"/mcp", nil)
+				req.Header.Set("Accept", "text/event-stream")
+				req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+				if i%2 == 1 {
+					req.Header.Set("Mcp-Session-Id", fmt.Sprintf("mcp-session-%08x-0000-4000-8000-%012x", i, i))
+				}
+				code := 0 // no answer
+				if resp, err := client.Do(req); err == nil {
+					resp.Body.Close()
+					code = resp.StatusCode
+				}
+				mu.Lock()
+				statuses[code]++
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	var g getFigures
+	var codes []string
+	for code, count := range statuses {
+		codes = append(codes, fmt.Sprintf("%d x HTTP %d", count, code))
+	}
+	sort.Strings(codes)
+	g.statuses = strings.Join(codes, ", ")
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var health struct{ Sessions int }
+	json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	g.sessions = health.Sessions
+	req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(initializeBody))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		g.initialize = resp.StatusCode
+		resp.Body.Close()
+	}
+	g.rss = peakRSS(b, pid)
+	return g
+}
+
+type heldFigures struct {
+	initialize, healthz time.Duration
+	rss                 float64
+}
+
+// heldConnections opens n connections from 127.0.0.2 (idle, half a header,
+// a slow body, in turn) and times another client from 127.0.0.1.
+func heldConnections(b *testing.B, bin string, n int) heldFigures {
+	base, pid := startServer(b, bin)
+	addr := strings.TrimPrefix(base, "http://")
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	for i := 0; i < n; i++ {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		switch i % 3 {
+		case 1:
+			fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: %s\r\nAccept", addr)
+		case 2:
+			fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", addr)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var h heldFigures
+	start := time.Now()
+	req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(initializeBody))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := client.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		b.Fatalf("initialize while one source holds %d connections: %v %v", n, err, resp)
+	}
+	resp.Body.Close()
+	h.initialize = time.Since(start).Round(time.Millisecond)
+	start = time.Now()
+	resp, err = client.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		b.Fatalf("/healthz while one source holds %d connections: %v %v", n, err, resp)
+	}
+	resp.Body.Close()
+	h.healthz = time.Since(start).Round(time.Millisecond)
+	h.rss = peakRSS(b, pid)
+	return h
 }

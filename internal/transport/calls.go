@@ -17,8 +17,8 @@ import (
 // answers 202 before a call runs, so without a bound one client could start
 // any number.
 const (
-	maxCallsPerSSESession  = 32
-	maxQueuedPerSSESession = 96
+	maxCallsPerSSESession  = 16
+	maxQueuedPerSSESession = 112
 )
 
 // callTracker sees every tool call, as mcp-go tool middleware: it counts
@@ -51,7 +51,8 @@ func newCallTracker(perPerson int) *callTracker {
 
 // middleware wraps every tool call. A legacy SSE session's call past its
 // share waits for a slot, or past the queue is refused with a JSON-RPC error
-// for the call, on the session's stream like every other answer there.
+// for the call, on the session's stream like every other answer there. A
+// slot is held until the call's answer has left on the stream.
 func (t *callTracker) middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		t.active.begin() // counted even while draining: it was accepted before
@@ -70,7 +71,10 @@ func (t *callTracker) middleware(next server.ToolHandlerFunc) server.ToolHandler
 				defer stop()
 				select {
 				case s.slots <- struct{}{}:
-					defer func() { <-s.slots }()
+					// The slot is free again once the answer is on the
+					// stream, not when the handler returns: a stream nobody
+					// reads holds at most a slotful of results.
+					defer t.freeSlotOnAnswer(cs.SessionID(), s, callIDFrom(ctx))
 				case <-ctx.Done():
 					return nil, ctx.Err()
 				}

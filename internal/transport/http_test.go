@@ -414,7 +414,7 @@ func TestSSEBackpressure(t *testing.T) {
 			continue
 		}
 		e, _ := m["error"].(map[string]any)
-		if e == nil || !strings.Contains(fmt.Sprint(e["message"]), "already has 32 tool calls running") {
+		if e == nil || !strings.Contains(fmt.Sprint(e["message"]), fmt.Sprintf("already has %d tool calls running", maxCallsPerSSESession)) {
 			t.Fatalf("an early answer that is no refusal: %v", m)
 		}
 		refused++

@@ -42,8 +42,10 @@ type sseSession struct {
 	owner int
 	seq   int // the order sessions were opened in
 	// unanswered counts requests posted whose answer the stream has not
-	// written yet; guarded by callTracker.mu.
+	// written yet; slotFree frees a call's slot when the stream writes the
+	// answer to its id. Both guarded by callTracker.mu.
 	unanswered int
+	slotFree   map[string][]func()
 }
 
 // newSSESessionID is the SSE transport's session id generator: it registers
@@ -112,8 +114,8 @@ func (s *sseStream) Write(p []byte) (int, error) {
 		s.end()
 		return n, err
 	}
-	if s.id != "" && isAnswer(p) {
-		s.tracker.answered(s.id)
+	if id, ok := answerID(p); ok && s.id != "" {
+		s.tracker.answered(s.id, id)
 	}
 	return n, nil
 }
@@ -127,19 +129,22 @@ func (s *sseStream) Flush() {
 	}
 }
 
-// isAnswer reports whether an SSE event carries a JSON-RPC response (an id
-// and no method), as opposed to a server request, a notification or the
+// answerID is the id of the JSON-RPC response an SSE event carries (an id
+// and no method); ok is false for a server request, a notification or the
 // endpoint event. mcp-go writes one event per Write.
-func isAnswer(event []byte) bool {
-	_, data, ok := bytes.Cut(event, []byte("\ndata:"))
-	if !ok {
-		return false
+func answerID(event []byte) (id string, ok bool) {
+	_, data, found := bytes.Cut(event, []byte("\ndata:"))
+	if !found {
+		return "", false
 	}
 	var m struct {
 		ID     json.RawMessage `json:"id"`
 		Method *string         `json:"method"`
 	}
-	return json.Unmarshal(bytes.TrimSpace(data), &m) == nil && m.Method == nil && len(m.ID) > 0
+	if json.Unmarshal(bytes.TrimSpace(data), &m) != nil || m.Method != nil || len(m.ID) == 0 {
+		return "", false
+	}
+	return canonicalID(m.ID), true
 }
 
 // trackSSEStream wraps GET /sse: the stream writes through an sseStream,
@@ -165,19 +170,62 @@ func (t *callTracker) closeSSE(id string) {
 	if s := t.sse[id]; s != nil {
 		s.cancel()
 		s.closed = true
+		for _, frees := range s.slotFree {
+			for _, free := range frees {
+				free()
+			}
+		}
+		s.slotFree = nil
 		if s.running == 0 {
 			delete(t.sse, id)
 		}
 	}
 }
 
-// answered settles one of a session's unanswered requests.
-func (t *callTracker) answered(id string) {
+// answered settles one of a session's unanswered requests: the stream
+// wrote the answer to callID.
+func (t *callTracker) answered(sessionID, callID string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s := t.sse[id]; s != nil && s.unanswered > 0 {
+	s := t.sse[sessionID]
+	if s == nil {
+		return
+	}
+	if s.unanswered > 0 {
 		s.unanswered--
 	}
+	if frees := s.slotFree[callID]; len(frees) > 0 {
+		frees[0]()
+		if s.slotFree[callID] = frees[1:]; len(frees) == 1 {
+			delete(s.slotFree, callID)
+		}
+	}
+}
+
+// freeSlotOnAnswer gives a call's slot back when the stream writes the
+// answer to callID (at once when the call is not known by its id, or the
+// session has closed).
+func (t *callTracker) freeSlotOnAnswer(sessionID string, s *sseSession, callID string) {
+	free := func() { <-s.slots }
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if callID == "" || s.closed {
+		free()
+		return
+	}
+	if s.slotFree == nil {
+		s.slotFree = map[string][]func(){}
+	}
+	s.slotFree[callID] = append(s.slotFree[callID], free)
+}
+
+type callIDKey struct{}
+
+// callIDFrom is the JSON-RPC id of the legacy SSE message a call came in,
+// as its answer will carry it; "" when unknown.
+func callIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(callIDKey{}).(string)
+	return id
 }
 
 // sseMessages guards POST /message: the session must be the caller's own
@@ -210,8 +258,26 @@ func (t *callTracker) sseMessages(next http.Handler) http.Handler {
 				"this session owes %d answers its client has not read from the stream; read the stream, then try again", maxUnansweredPerSSESession))
 			return
 		}
+		if msg, ok := messageFrom(r.Context()); ok && len(msg.ID) > 0 {
+			// The call's answer will carry this id (calls.go waits for it).
+			r = r.WithContext(context.WithValue(r.Context(), callIDKey{}, canonicalID(msg.ID)))
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// canonicalID is a JSON-RPC id as mcp-go writes it back: decoded into an
+// any (numbers as float64) and encoded again.
+func canonicalID(raw json.RawMessage) string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return string(raw)
+	}
+	return string(out)
 }
 
 // owe counts one more answer a session's stream owes, unless it owes its

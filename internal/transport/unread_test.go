@@ -128,6 +128,21 @@ func TestSSEUnreadStreamIsBounded(t *testing.T) {
 		t.Fatalf("another client's initialize: %d after %s", other.StatusCode, time.Since(start))
 	}
 
+	// Tool calls on an unread stream: a call's slot is free only once its
+	// answer has left, so no more than a slotful (and what the socket
+	// buffers took) ever run.
+	calls := openUnread()
+	ran := p.Stats().Requests
+	for i := range 300 {
+		calls(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"list_dialog_users","arguments":{"dialog_id":"chat2935"}}}`, 10+i))
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := p.Stats().Requests - ran; n > 3*maxCallsPerSSESession {
+		t.Fatalf("%d calls reached the portal for an unread stream; a slotful is %d", n, maxCallsPerSSESession)
+	} else {
+		t.Logf("300 tool calls posted to an unread stream: %d ran", n)
+	}
+
 	// A stream that takes nothing for the write timeout is closed, and
 	// everything that waited on it is let go.
 	ns.net.calls.writeTimeout.Store(int64(300 * time.Millisecond))
@@ -151,7 +166,7 @@ func TestSSEUnreadStreamIsBounded(t *testing.T) {
 	ns.net.calls.mu.Lock()
 	open := len(ns.net.calls.sse)
 	ns.net.calls.mu.Unlock()
-	if open != 1 {
-		t.Fatalf("%d SSE sessions tracked, want only the first", open)
+	if open != 2 {
+		t.Fatalf("%d SSE sessions tracked, want only the first two", open)
 	}
 }
