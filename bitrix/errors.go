@@ -54,6 +54,8 @@ const (
 
 	// CodeTokenFileLock is ours: the token file's lock could not be taken.
 	CodeTokenFileLock = "TOKEN_FILE_LOCK"
+	// CodeOtherPortal is ours: a sign-in whose tokens are another portal's.
+	CodeOtherPortal = "OTHER_PORTAL"
 
 	// CodeBadResponse is ours, not Bitrix24's: the answer was not the JSON we
 	// expected (an HTML page from a proxy, an empty 502, a truncated body).

@@ -89,9 +89,15 @@ func ExchangeCode(ctx context.Context, cfg OAuthConfig, hc *http.Client, code Se
 		}
 		return nil, &Error{Method: "oauth/token", Code: code, Description: desc, HTTPStatus: resp.StatusCode}
 	}
+	// An application installed on several portals gets codes from each:
+	// an answer that names another portal is not this one's sign-in.
+	if ans.ClientEndpoint != "" && !samePortal(ans.ClientEndpoint, cfg.ClientEndpoint) {
+		return nil, &Error{Method: "oauth/token", Code: CodeOtherPortal, HTTPStatus: resp.StatusCode,
+			Description: fmt.Sprintf("the sign-in is for another portal (%s), not %s", hostOf(ans.ClientEndpoint), hostOf(cfg.ClientEndpoint))}
+	}
 	g := &Grant{AccessToken: Secret(ans.AccessToken), RefreshToken: Secret(ans.RefreshToken), ClientEndpoint: withSlash(cfg.ClientEndpoint),
 		UserID: int(ans.UserID), ExpiresIn: ans.ExpiresIn}
-	if ans.ClientEndpoint != "" && samePortal(ans.ClientEndpoint, cfg.ClientEndpoint) {
+	if ans.ClientEndpoint != "" {
 		g.ClientEndpoint = withSlash(ans.ClientEndpoint)
 	}
 	if cfg.TokenURL == DefaultTokenURL {
@@ -131,13 +137,12 @@ func RemoveGrant(path string) (removed bool, err error) {
 
 // WhoSignedIn names the Bitrix24 user a grant acts for. The answer of the
 // authorization-code grant does not say (its page's example and field table
-// have no user_id; only the refresh answer has one), so unless it did,
-// user.current is asked with the new token, through c's rate limit. c is a
-// client of the same application.
+// have no user_id; only the refresh answer has one), and a user_id there
+// would be the answer's word: user.current is asked with the new token, on
+// this application's portal, through c's rate limit. A token of another
+// portal fails there; a user_id that differs from user.current's is
+// refused. c is a client of the same application.
 func (c *Client) WhoSignedIn(ctx context.Context, g *Grant) (int, error) {
-	if g.UserID > 0 {
-		return g.UserID, nil
-	}
 	pair := &memoryPair{pair: Pair{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
 		ClientEndpoint: g.ClientEndpoint, TokenURL: g.TokenURL}}
 	u, err := c.ForUser(ctx, pair)
@@ -153,6 +158,10 @@ func (c *Client) WhoSignedIn(ctx context.Context, g *Grant) (int, error) {
 	pair.mu.Lock()
 	g.AccessToken, g.RefreshToken = pair.pair.AccessToken, pair.pair.RefreshToken
 	pair.mu.Unlock()
+	if g.UserID > 0 && g.UserID != int(me.ID) {
+		return 0, &Error{Method: "user.current", Code: CodeOtherPortal,
+			Description: fmt.Sprintf("the token answer named user %d, but the portal says the token is user %d's", g.UserID, int(me.ID))}
+	}
 	g.UserID = int(me.ID)
 	return g.UserID, nil
 }
