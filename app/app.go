@@ -49,6 +49,9 @@ type Options struct {
 	// MetadataClient fetches MCP clients' metadata documents with sign-in
 	// (default: https to public addresses only, see auth.Config).
 	MetadataClient *http.Client
+	// SignInLimits are sign-in's limits on anonymous requests (default:
+	// auth.DefaultLimits).
+	SignInLimits auth.Limits
 }
 
 // App is an assembled server: its Bitrix24 client and its MCP server with
@@ -163,7 +166,7 @@ func New(cfg *Config, o Options) (*App, error) {
 	}
 	a.Audit = trail
 	if cfg.SignIn() {
-		if err := a.signIn(bcfg, o.MetadataClient); err != nil {
+		if err := a.signIn(bcfg, o); err != nil {
 			return nil, err
 		}
 		a.MCP.Use(asCaller(a.Auth, logger))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,11 +29,17 @@ type Config struct {
 	// AuditLog is where the audit trail goes ("" off, "stderr", or a file).
 	AuditLog string
 	// StateKey seals the OAuth pair kept in the shared store (MCP_STATE_KEY).
-	StateKey  []byte
-	Transport string
-	Addr      string
-	Stateless bool
-	AuthToken bitrix.Secret
+	StateKey []byte
+	// PreviousStateKey still opens and verifies during a key change.
+	PreviousStateKey []byte
+	// TrustedProxies name a request's source from X-Forwarded-For (sign-in).
+	TrustedProxies []netip.Prefix
+	// ClientMetadataDocuments: sign-in accepts clients named by a document URL.
+	ClientMetadataDocuments bool
+	Transport               string
+	Addr                    string
+	Stateless               bool
+	AuthToken               bitrix.Secret
 	// Auth is "token" (MCP_AUTH_TOKEN) or "bitrix24" (each person signs in).
 	Auth      string
 	PublicURL string // with sign-in: the issuer and the tokens' audience

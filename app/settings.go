@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/auth"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/state"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
@@ -162,6 +163,28 @@ func Settings() []Setting {
 				c.StateKey = key
 				return err
 			}},
+		{Env: "MCP_STATE_KEY_PREVIOUS", Secret: true, Kind: KindString,
+			Help: "With --auth bitrix24, while changing MCP_STATE_KEY: the key before, which still verifies tokens and opens records (sealed again with the new key as they are written), so nobody is signed out. Drop it once every access token issued under it has expired (15 minutes) and refresh tokens have rotated.",
+			set: func(c *Config, raw string) error {
+				if raw == "" {
+					return nil
+				}
+				key, err := state.ParseKey(raw)
+				c.PreviousStateKey = key
+				return err
+			}},
+		{Flag: "trusted-proxies", Env: "MCP_TRUSTED_PROXIES", Kind: KindString,
+			Help: "With --auth bitrix24: comma list of reverse-proxy addresses or CIDR prefixes (10.0.0.0/8) whose X-Forwarded-For names a request's source for the per-source limits. Default: none; the peer is the source.",
+			set: func(c *Config, raw string) (err error) {
+				c.TrustedProxies, err = auth.ParseTrustedProxies(raw)
+				if err != nil {
+					return fmt.Errorf("%q is not a comma list of addresses or CIDR prefixes (10.0.0.0/8, ::1): %v", raw, err)
+				}
+				return nil
+			}},
+		{Flag: "client-metadata-documents", Env: "MCP_CLIENT_METADATA_DOCUMENTS", Default: "true", Kind: KindBool,
+			Help: "With --auth bitrix24: accept clients that name themselves by an https URL (Client ID Metadata Documents, which the server fetches). false: clients register instead (dynamic registration), for a server that cannot reach the internet.",
+			set:  func(c *Config, raw string) (err error) { c.ClientMetadataDocuments, err = parseBool(raw); return err }},
 		{Flag: "allowed-origins", Env: "MCP_ALLOWED_ORIGINS", Kind: KindString,
 			Help: "Comma list of browser origins (https://app.example.com) that may use the HTTP transports; a request from any other Origin gets 403.",
 			set: func(c *Config, raw string) (err error) {

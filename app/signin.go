@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 
@@ -18,7 +17,7 @@ import (
 
 // signIn builds the authorization server of --auth bitrix24: its store is
 // the shared Redis with --state, else the bbolt file.
-func (a *App) signIn(bcfg bitrix.Config, metadata *http.Client) error {
+func (a *App) signIn(bcfg bitrix.Config, o Options) error {
 	cfg := a.Config
 	var store auth.Store
 	if a.State != nil {
@@ -34,8 +33,13 @@ func (a *App) signIn(bcfg bitrix.Config, metadata *http.Client) error {
 		a.closers = append(a.closers, b.Close)
 		store = b
 	}
+	var previous [][]byte
+	if cfg.PreviousStateKey != nil {
+		previous = append(previous, cfg.PreviousStateKey)
+	}
 	srv, err := auth.New(auth.Config{PublicURL: cfg.PublicURL, App: *bcfg.OAuth, Base: a.Client, Store: store, Key: cfg.StateKey,
-		HTTPClient: bcfg.HTTPClient, MetadataClient: metadata, Log: a.Log, Audit: a.Audit})
+		PreviousKeys: previous, HTTPClient: bcfg.HTTPClient, MetadataClient: o.MetadataClient, Limits: o.SignInLimits, NoDocuments: !cfg.ClientMetadataDocuments,
+		TrustedProxies: cfg.TrustedProxies, Log: a.Log, Audit: a.Audit})
 	if err != nil {
 		return &UsageError{err.Error()}
 	}

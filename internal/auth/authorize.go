@@ -3,248 +3,216 @@ package auth
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"html/template"
 	"net/http"
+	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 )
 
-// pending is a sign-in between /authorize and Bitrix24's callback. Its id
-// is the consent form's and Bitrix24's state; the browser that saw the
-// consent page holds a cookie whose hash it keeps, so neither the consent
-// nor the callback can be replayed from another browser.
-type pending struct {
-	ClientID    string `json:"client_id"`
-	ClientName  string `json:"client_name"`
-	RedirectURI string `json:"redirect_uri"`
-	State       string `json:"state"`
-	Challenge   string `json:"code_challenge"`
-	Resource    string `json:"resource"`
-	Scope       string `json:"scope"`
-	Browser     string `json:"browser"` // hash of the cookie
-	Consented   bool   `json:"consented"`
+// The browser's part of a sign-in: /authorize checks the request and shows
+// the consent page; /authorize/consent takes the person's answer and sends
+// them to Bitrix24; /callback takes Bitrix24's code, trades it at once,
+// and sends our code back to the client. Each handler reads HTTP and
+// renders; the work is in checkAuthorize, allowSignIn and finishSignIn.
+
+// maxParam caps what an authorization request may make the server keep
+// (state, and the rest) or show.
+const maxParam = 512
+
+// authorizeRequest is a checked authorization request.
+type authorizeRequest struct {
+	client *client
+	p      pending
+	scopes []string
 }
 
-// issued is our authorization code's record (by the code's hash).
-type issued struct {
-	pending
-	UserID int `json:"user_id"`
-}
-
-// consentCookie names a sign-in's cookie: one per sign-in, so two started
-// in one browser (two clients) do not overwrite each other's.
-func consentCookie(id string) string { return "b24mcp_signin_" + digest(id)[:12] }
-
-// authorize is the authorization endpoint. Until the client and redirect
-// URI are known good, errors are shown here (RFC 6749 4.1.2.1: never
-// redirect to an unchecked URI); after, they go back to the client.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
-		http.Error(w, "use GET", http.StatusMethodNotAllowed)
-		return
+// checkAuthorize checks an authorization request, in an order that keeps
+// strangers cheap: the sign-in limit first, then the client (which may
+// mean fetching its document, within the documents limit), then the rest.
+// to is where an error may go back to: nowhere until the client and its
+// redirect URI are known good and a person has consented to the client
+// before.
+func (s *Server) checkAuthorize(ctx context.Context, q url.Values, source netip.Prefix) (ar *authorizeRequest, to *backTo, err error) {
+	if ok, wait := s.signins.allow(source); !ok {
+		return nil, nil, tooMany("sign-ins started", wait)
 	}
-	q := r.URL.Query()
-	ctx, cancel := ctxTimeout(r)
-	defer cancel()
-	c, err := s.lookupClient(ctx, q.Get("client_id"))
+	for k, v := range q {
+		if len(v) > 1 {
+			return nil, nil, invalidRequest("the parameter %s is repeated", truncate(k, 40))
+		}
+		if len(v[0]) > maxParam && k != "client_id" {
+			return nil, nil, invalidRequest("the parameter %s is longer than %d bytes", truncate(k, 40), maxParam)
+		}
+	}
+	redirect, state := q.Get("redirect_uri"), q.Get("state")
+	c, err := s.lookupClient(ctx, q.Get("client_id"), source)
 	if err != nil {
-		s.page(w, http.StatusBadRequest, "This sign-in link is not valid", err.Error())
-		return
+		// A client listening on this machine whose document could not be
+		// fetched is told so (the code goes nowhere else): it stops waiting.
+		if strings.HasPrefix(q.Get("client_id"), "https://") && strings.HasPrefix(redirect, "http://") && checkRedirectURI(redirect) == nil {
+			return nil, &backTo{uri: redirect, state: state}, err
+		}
+		return nil, nil, err
 	}
-	redirect := q.Get("redirect_uri")
-	if redirect == "" && len(c.RedirectURIs) == 1 && !strings.HasPrefix(c.RedirectURIs[0], "http://") {
+	given := redirect != ""
+	if !given && len(c.RedirectURIs) == 1 && !strings.HasPrefix(c.RedirectURIs[0], "http://") {
 		redirect = c.RedirectURIs[0]
 	}
 	if redirect == "" || !c.allows(redirect) {
-		s.page(w, http.StatusBadRequest, "This sign-in link is not valid",
-			fmt.Sprintf("redirect_uri %q is not one the client %q registered.", redirect, c.ID))
-		return
+		return nil, nil, invalidRequest("redirect_uri %q is not one the client %q registered", truncate(redirect, 100), truncate(c.ID, 100))
 	}
-	p := pending{ClientID: c.ID, ClientName: c.Name, RedirectURI: redirect, State: q.Get("state"), Challenge: q.Get("code_challenge"), Resource: q.Get("resource")}
-	back := func(code, desc string) { s.redirectError(w, r, p, code, desc) }
-	scopes, bad := unknownScope(q.Get("scope"))
+	t, err := s.records.trusted(ctx, c.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t != nil {
+		to = &backTo{uri: redirect, state: state}
+	}
+	p := pending{ClientID: c.ID, ClientName: c.Name, RedirectURI: redirect, RedirectGiven: given, State: state,
+		Challenge: q.Get("code_challenge"), Resource: q.Get("resource")}
+	if q.Get("response_type") != "code" {
+		return nil, to, refusal(http.StatusBadRequest, "unsupported_response_type", "response_type must be code")
+	}
+	if err := checkChallenge(p.Challenge, q.Get("code_challenge_method")); err != nil {
+		return nil, to, err
+	}
 	switch {
-	case q.Get("response_type") != "code":
-		back("unsupported_response_type", "response_type must be code")
-		return
-	case p.Challenge == "" || q.Get("code_challenge_method") != "S256":
-		back("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256")
-		return
-	case len(p.Challenge) < 43 || len(p.Challenge) > 128:
-		back("invalid_request", "code_challenge must be the base64url SHA-256 of a verifier (43 characters)")
-		return
 	case p.Resource == "":
-		back("invalid_request", "resource is required (RFC 8707): send this server's URL, "+s.issuer+"/mcp")
-		return
+		return nil, to, invalidRequest("resource is required (RFC 8707): send this server's URL, %s/mcp", s.issuer)
 	case !s.resource[p.Resource]:
-		back("invalid_target", fmt.Sprintf("resource %q is not this server: use %s/mcp", p.Resource, s.issuer))
-		return
-	case bad != "":
-		back("invalid_scope", fmt.Sprintf("scope %q is not one of %s", bad, strings.Join(allScopes, ", ")))
-		return
+		return nil, to, invalidTarget("resource %q is not this server: use %s/mcp", truncate(p.Resource, 100), s.issuer)
 	}
-	if len(scopes) == 0 {
-		scopes = allScopes
-	}
-	if slices.Contains(scopes, ScopeWrite) && !slices.Contains(scopes, ScopeRead) {
-		scopes = append([]string{ScopeRead}, scopes...) // writing needs the reads around it
+	scopes, err := grantedScopes(q.Get("scope"), q.Has("scope"))
+	if err != nil {
+		return nil, to, err
 	}
 	p.Scope = strings.Join(scopes, " ")
-	if !s.signins.Allow() {
-		s.log.Warn("refused a sign-in: over the limit", "per_minute", signinsPerMinute)
-		w.Header().Set("Retry-After", "10")
-		s.page(w, http.StatusTooManyRequests, "Too many sign-ins at once", "Try again in a few seconds.")
-		return
-	}
-	browser := randomToken("")
-	p.Browser = digest(browser)
-	id := randomToken("")
-	raw, _ := json.Marshal(p)
-	if err := s.cfg.Store.Put(ctx, kindPending, id, raw, pendingTTL); err != nil {
-		s.page(w, http.StatusServiceUnavailable, "Sign-in is unavailable", "The sign-in store did not answer. Try again in a minute.")
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: consentCookie(id), Value: browser, Path: "/", MaxAge: int(pendingTTL.Seconds()),
-		HttpOnly: true, Secure: strings.HasPrefix(s.issuer, "https://"), SameSite: http.SameSiteLaxMode})
-	s.consentPage(w, c, p, id)
+	return &authorizeRequest{client: c, p: p, scopes: scopes}, to, nil
 }
 
-// consent takes the consent form: Allow goes on to Bitrix24, Deny back to
-// the client with access_denied.
-func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "use POST", http.StatusMethodNotAllowed)
-		return
+// startSignIn keeps a checked request until the person answers the
+// consent page, bound to their browser (browser is the cookie's value).
+func (s *Server) startSignIn(ctx context.Context, ar *authorizeRequest, browser string) (id string, err error) {
+	ar.p.Browser = digest(browser)
+	id = randomToken("")
+	return id, s.records.putPending(ctx, id, &ar.p)
+}
+
+// pendingFor reads a sign-in in flight, checking first that this browser
+// started it: another browser learns nothing and changes nothing.
+func (s *Server) pendingFor(ctx context.Context, id, browser string) (*pending, error) {
+	gone := refusal(http.StatusBadRequest, "invalid_request",
+		"this sign-in is unknown or expired (it lasts %d minutes); start again from your MCP client", int(pendingTTL.Minutes()))
+	if id == "" || len(id) > 100 {
+		return nil, gone
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	_ = r.ParseForm()
-	ctx, cancel := ctxTimeout(r)
-	defer cancel()
-	id := r.PostForm.Get("signin")
-	p, err := s.pendingFor(ctx, r, id, false)
+	p, err := s.records.pending(ctx, id)
 	if err != nil {
-		s.page(w, http.StatusBadRequest, "This sign-in cannot go on", err.Error())
-		return
+		return nil, err
 	}
-	if r.PostForm.Get("decision") != "allow" {
-		_ = s.cfg.Store.Delete(ctx, kindPending, id)
-		s.redirectError(w, r, *p, "access_denied", "the person declined")
-		return
+	if p == nil {
+		return nil, gone
 	}
+	if browser == "" || subtle.ConstantTimeCompare([]byte(digest(browser)), []byte(p.Browser)) != 1 {
+		return nil, refusal(http.StatusBadRequest, "invalid_request", "this sign-in was started in another browser; start again from your MCP client")
+	}
+	return p, nil
+}
+
+// allowSignIn records the person's consent, trusts the client from now on
+// (its errors may go back to it), and says where Bitrix24's sign-in is.
+func (s *Server) allowSignIn(ctx context.Context, id string, p *pending) (string, error) {
 	p.Consented = true
-	raw, _ := json.Marshal(p)
-	if err := s.cfg.Store.Put(ctx, kindPending, id, raw, pendingTTL); err != nil {
-		s.page(w, http.StatusServiceUnavailable, "Sign-in is unavailable", "The sign-in store did not answer. Try again in a minute.")
-		return
+	if err := s.records.putPending(ctx, id, p); err != nil {
+		return "", err
 	}
-	target, err := bitrix.AuthorizeURL(s.cfg.App.ClientEndpoint, s.cfg.App.ClientID, id)
-	if err != nil {
-		s.page(w, http.StatusInternalServerError, "Sign-in is misconfigured", err.Error())
-		return
+	if err := s.trustClient(ctx, p.ClientID); err != nil {
+		return "", err
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	return s.upstream.AuthorizeURL(id)
 }
 
-// pendingFor reads (or, with take, takes) a pending sign-in, checking that
-// this browser started it.
-func (s *Server) pendingFor(ctx context.Context, r *http.Request, id string, take bool) (*pending, error) {
-	get := s.cfg.Store.Get
-	if take {
-		get = s.cfg.Store.Take
-	}
-	var raw []byte
-	var err error
-	if id != "" && len(id) < 100 {
-		raw, err = get(ctx, kindPending, id)
-	}
+// trustClient marks a client a person consented to, and keeps its
+// registration for clientIdle.
+func (s *Server) trustClient(ctx context.Context, clientID string) error {
+	now := s.now().UTC()
+	t, err := s.records.trusted(ctx, clientID)
 	if err != nil {
-		return nil, fmt.Errorf("the sign-in store did not answer; start again from your MCP client")
+		return err
 	}
-	var p pending
-	if raw == nil || json.Unmarshal(raw, &p) != nil {
-		return nil, fmt.Errorf("this sign-in is unknown or expired (it lasts %d minutes); start again from your MCP client", int(pendingTTL.Minutes()))
+	if t == nil {
+		t = &trust{Since: now}
+	} else if now.Sub(t.Renewed) < renewEvery {
+		return nil
 	}
-	cookie, err := r.Cookie(consentCookie(id))
-	if err != nil || subtle.ConstantTimeCompare([]byte(digest(cookie.Value)), []byte(p.Browser)) != 1 {
-		return nil, fmt.Errorf("this sign-in was started in another browser; start again from your MCP client")
+	t.Renewed = now
+	if err := s.records.putTrust(ctx, clientID, t); err != nil {
+		return err
 	}
-	return &p, nil
+	if strings.HasPrefix(clientID, "https://") {
+		return nil
+	}
+	c, err := s.records.client(ctx, clientID)
+	if err != nil || c == nil {
+		return err
+	}
+	return s.records.putClient(ctx, c, true)
 }
 
-// callback is the Bitrix24 application's handler URL: Bitrix24 sends the
-// browser here with a code that lives 30 seconds, which is traded at once.
-func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	ctx, cancel := ctxTimeout(r)
-	defer cancel()
-	p, err := s.pendingFor(ctx, r, q.Get("state"), true)
-	if err != nil {
-		s.page(w, http.StatusBadRequest, "This sign-in cannot go on", err.Error())
-		return
+// finishSignIn takes Bitrix24's answer for the sign-in id: the browser
+// must be the one that started it (checked before the sign-in is taken, so
+// another browser cannot spend it), and it must have been consented to.
+// It trades the code, keeps the person's pair, and returns the client's
+// redirect with our code.
+func (s *Server) finishSignIn(ctx context.Context, q url.Values, browser string) (redirect string, to *backTo, err error) {
+	id := q.Get("state")
+	if _, err := s.pendingFor(ctx, id, browser); err != nil {
+		return "", nil, err
 	}
-	http.SetCookie(w, &http.Cookie{Name: consentCookie(q.Get("state")), Value: "", Path: "/", MaxAge: -1})
-	if !p.Consented {
-		s.page(w, http.StatusBadRequest, "This sign-in cannot go on", "it was not allowed on this server's consent page; start again from your MCP client")
-		return
-	}
-	if e := q.Get("error"); e != "" || q.Get("code") == "" {
-		s.redirectError(w, r, *p, "access_denied", "Bitrix24 did not grant access")
-		return
-	}
-	if d := q.Get("domain"); d != "" && !strings.EqualFold(d, s.portal) {
-		s.redirectError(w, r, *p, "access_denied", "you signed in to another Bitrix24 portal ("+d+"); this server serves "+s.portal)
-		return
-	}
-	g, err := bitrix.ExchangeCode(ctx, s.cfg.App, s.cfg.HTTPClient, bitrix.Secret(q.Get("code")))
-	if err != nil {
-		s.log.Warn("Bitrix24 refused a sign-in's code", "error", err)
-		s.redirectError(w, r, *p, "server_error", "Bitrix24 did not accept the sign-in; try again")
-		return
-	}
-	if _, err := s.cfg.Base.WhoSignedIn(ctx, g); err != nil {
-		s.log.Warn("could not tell who signed in (user.current)", "error", err)
-		desc := "Bitrix24 did not say who signed in"
-		if e, ok := bitrix.AsError(err); ok && (e.Code == bitrix.CodeInsufficientScope || e.Code == "insufficient_scope") {
-			desc = "the server's Bitrix24 application lacks the user_brief scope it needs to know who signed in; tell the server's operator"
+	p, err := s.records.takePending(ctx, id)
+	if err != nil || p == nil {
+		if err == nil {
+			err = invalidRequest("this sign-in was already finished; start again from your MCP client")
 		}
-		s.redirectError(w, r, *p, "server_error", desc)
-		return
+		return "", nil, err
+	}
+	if !p.Consented {
+		return "", nil, invalidRequest("this sign-in was not allowed on this server's consent page; start again from your MCP client")
+	}
+	to = &backTo{uri: p.RedirectURI, state: p.State}
+	if q.Get("error") != "" || q.Get("code") == "" {
+		return "", to, accessDenied("Bitrix24 did not grant access")
+	}
+	g, err := s.upstream.SignIn(ctx, q.Get("code"), q.Get("domain"))
+	if err != nil {
+		return "", to, err
 	}
 	if err := s.keepPair(ctx, g); err != nil {
-		s.log.Error("could not keep a person's Bitrix24 pair", "user_id", g.UserID, "error", err)
-		s.redirectError(w, r, *p, "temporarily_unavailable", "the sign-in store did not answer; try again")
-		return
+		return "", to, err
 	}
 	code := randomToken("b24mcp_code_")
-	raw, _ := json.Marshal(issued{pending: *p, UserID: g.UserID})
-	if err := s.cfg.Store.Put(ctx, kindCode, digest(code), raw, codeTTL); err != nil {
-		s.redirectError(w, r, *p, "temporarily_unavailable", "the sign-in store did not answer; try again")
-		return
+	if err := s.records.putCode(ctx, code, &issued{pending: *p, UserID: g.UserID}); err != nil {
+		return "", to, err
 	}
-	s.redirectTo(w, r, p.RedirectURI, url.Values{"code": {code}, "state": {p.State}})
+	return s.withParams(p.RedirectURI, url.Values{"code": {code}, "state": {p.State}}), to, nil
 }
 
 // keepPair stores the person's new Bitrix24 pair in their record (made now
-// when they had none).
+// when they had none; a first sign-in's record lives only until its code
+// is exchanged, so a pair nobody finished signing in with is not kept).
 func (s *Server) keepPair(ctx context.Context, g *bitrix.Grant) error {
-	unlock, err := s.lockUser(ctx, g.UserID)
+	unlock, err := s.records.lockPerson(ctx, g.UserID)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	rec, err := s.loadRecord(ctx, g.UserID)
-	if errors.Is(err, errSealedElsewhere) {
-		// Sealed under an earlier key: its sign-ins are dead anyway (their
-		// tokens were signed with that key too). Start the person afresh.
+	rec, err := s.records.person(ctx, g.UserID)
+	if err == errSealedElsewhere {
+		// Sealed under a key no longer in the ring: its sign-ins are dead
+		// anyway (their tokens were signed with that key too).
 		s.log.Warn("replacing a sign-in record sealed under another MCP_STATE_KEY", "user_id", g.UserID)
 		rec, err = nil, nil
 	}
@@ -259,26 +227,15 @@ func (s *Server) keepPair(ctx context.Context, g *bitrix.Grant) error {
 		rec.Pair.ExpiresAt = s.now().Add(time.Duration(g.ExpiresIn) * time.Second).UTC()
 	}
 	s.people.drop(g.UserID) // a client built on the old pair would refresh a dead token
-	plain, _ := json.Marshal(rec)
-	// A first sign-in's record lives only as long as its code, until the
-	// code is exchanged: a pair nobody finished signing in with is not kept.
 	var ttl time.Duration
 	if len(rec.Grants) == 0 {
 		ttl = 2 * codeTTL
 	}
-	return s.cfg.Store.Put(ctx, kindUser, userKey(g.UserID), s.sealer.seal(plain, kindUser+"/"+userKey(g.UserID)), ttl)
+	return s.records.savePerson(ctx, g.UserID, rec, ttl)
 }
 
-func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, p pending, code, desc string) {
-	v := url.Values{"error": {code}, "error_description": {desc}}
-	if p.State != "" {
-		v.Set("state", p.State)
-	}
-	s.redirectTo(w, r, p.RedirectURI, v)
-}
-
-// redirectTo sends the browser back to the client with iss (RFC 9207).
-func (s *Server) redirectTo(w http.ResponseWriter, r *http.Request, redirect string, v url.Values) {
+// withParams is redirect with v and iss (RFC 9207) in its query.
+func (s *Server) withParams(redirect string, v url.Values) string {
 	u, _ := url.Parse(redirect)
 	q := u.Query()
 	for k, vals := range v {
@@ -288,64 +245,100 @@ func (s *Server) redirectTo(w http.ResponseWriter, r *http.Request, redirect str
 	}
 	q.Set("iss", s.issuer)
 	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// HTTP.
+
+// consentCookie names a sign-in's cookie: one per sign-in, so two started
+// in one browser (two clients) do not overwrite each other's.
+func consentCookie(id string) string { return "b24mcp_signin_" + digest(id)[:12] }
+
+func browserOf(r *http.Request, id string) string {
+	if c, err := r.Cookie(consentCookie(id)); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// authorize is the authorization endpoint.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		s.page(w, http.StatusMethodNotAllowed, "This sign-in link is not valid", "use GET")
+		return
+	}
+	ctx, cancel := ctxTimeout(r)
+	defer cancel()
+	ar, to, err := s.checkAuthorize(ctx, r.URL.Query(), s.source(r))
+	browser := randomToken("")
+	var id string
+	if err == nil {
+		id, err = s.startSignIn(ctx, ar, browser)
+	}
+	if err != nil {
+		s.fail(w, r, to, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: consentCookie(id), Value: browser, Path: "/", MaxAge: int(pendingTTL.Seconds()),
+		HttpOnly: true, Secure: strings.HasPrefix(s.issuer, "https://"), SameSite: http.SameSiteLaxMode})
+	s.consentPage(w, ar, id)
+}
+
+// consent takes the consent form: Allow goes on to Bitrix24, Deny back to
+// the client with access_denied (the person saw where it goes).
+func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		s.page(w, http.StatusMethodNotAllowed, "This sign-in cannot go on", "use POST")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	_ = r.ParseForm()
+	ctx, cancel := ctxTimeout(r)
+	defer cancel()
+	id := r.PostForm.Get("signin")
+	p, err := s.pendingFor(ctx, id, browserOf(r, id))
+	if err != nil {
+		s.fail(w, r, nil, err)
+		return
+	}
+	back := &backTo{uri: p.RedirectURI, state: p.State}
+	if r.PostForm.Get("decision") != "allow" {
+		if err := s.records.deletePending(ctx, id); err != nil {
+			s.fail(w, r, nil, err)
+			return
+		}
+		s.fail(w, r, back, accessDenied("the person declined"))
+		return
+	}
+	target, err := s.allowSignIn(ctx, id, p)
+	if err != nil {
+		s.fail(w, r, nil, err)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// callback is the Bitrix24 application's handler URL.
+func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := ctxTimeout(r)
+	defer cancel()
+	q := r.URL.Query()
+	redirect, to, err := s.finishSignIn(ctx, q, browserOf(r, q.Get("state")))
+	if to != nil || err == nil {
+		http.SetCookie(w, &http.Cookie{Name: consentCookie(q.Get("state")), Value: "", Path: "/", MaxAge: -1})
+	}
+	if err != nil {
+		s.fail(w, r, to, err)
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	http.Redirect(w, r, redirect, http.StatusFound)
 }
 
-var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Allow {{.Client}}?</title>
-<style>body{font:16px system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em}button{font-size:1em;padding:.5em 1.5em;margin-right:1em}.muted{color:#555}</style>
-</head><body>
-<h1>Allow {{.Client}} to use Bitrix24 chats as you?</h1>
-<p>{{.Client}} {{if .Verified}}(from <b>{{.Host}}</b>){{else}}<span class="muted">(a self-registered name; this server cannot vouch for it)</span>{{end}} asks to:</p>
-<ul>{{range .Can}}<li>{{.}}</li>{{end}}</ul>
-<p>On <b>{{.Portal}}</b>, as the Bitrix24 user you sign in as next, with your permissions. You will be sent back to <b>{{.Back}}</b>.</p>
-<p class="muted">Only allow this if you just asked your AI assistant to connect. You can sign out at any time.</p>
-<form method="post" action="/authorize/consent">
-<input type="hidden" name="signin" value="{{.ID}}">
-<button name="decision" value="allow" type="submit">Allow and sign in with Bitrix24</button>
-<button name="decision" value="deny" type="submit">Deny</button>
-</form></body></html>`))
-
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title></head>
-<body style="font:16px system-ui,sans-serif;max-width:36em;margin:3em auto"><h1>{{.Title}}</h1><p>{{.Text}}</p></body></html>`))
-
-// consentPage names the client and what it may do before anyone is sent to
-// Bitrix24: one Bitrix24 application serves every MCP client, so this page
-// is what stops a client the person did not choose (the confused deputy).
-func (s *Server) consentPage(w http.ResponseWriter, c *client, p pending, id string) {
-	name := c.Name
-	if name == "" {
-		name = c.ID
-	}
-	can := []string{"see the chats and people you can see (chat:read)"}
-	if slices.Contains(strings.Fields(p.Scope), ScopeWrite) {
-		can = append(can, "add and remove people in chats you may change (chat:write)")
-	}
-	back, _ := url.Parse(p.RedirectURI)
-	backName := back.Scheme + "://" + back.Host
-	if back.Host == "" {
-		backName = back.Scheme + ":"
-	}
-	noFrames(w)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = consentTmpl.Execute(w, map[string]any{"Client": name, "Verified": c.Document, "Host": hostOf(c.ID), "Can": can,
-		"Portal": s.portal, "Back": backName, "ID": id})
-}
-
-func (s *Server) page(w http.ResponseWriter, status int, title, text string) {
-	noFrames(w)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_ = pageTmpl.Execute(w, map[string]string{"Title": title, "Text": text})
-}
-
-// noFrames keeps the pages out of other sites' frames (clickjacking).
-func noFrames(w http.ResponseWriter) {
-	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'")
+// redirectTo sends the browser back to the client with v and iss.
+func (s *Server) redirectTo(w http.ResponseWriter, r *http.Request, redirect string, v url.Values) {
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, s.withParams(redirect, v), http.StatusFound)
 }

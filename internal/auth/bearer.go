@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -38,18 +39,71 @@ func (s *Server) Verify(ctx context.Context, token string) (*Identity, error) {
 		return nil, err
 	}
 	now := s.now()
-	if until, ok := s.live.Load(c.Grant); ok && now.Before(until.(time.Time)) {
+	if s.live.known(c.Grant, now) {
 		return c.identity(), nil
 	}
-	rec, err := s.loadRecord(ctx, c.UserID)
+	rec, err := s.records.person(ctx, c.UserID)
+	if errors.Is(err, errSealedElsewhere) {
+		return nil, errRevoked
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the sign-in store did not answer: %w", err)
 	}
 	if rec == nil || rec.Grants[c.Grant] == nil {
 		return nil, errRevoked
 	}
-	s.live.Store(c.Grant, now.Add(liveFor))
+	s.live.mark(c.Grant, now)
 	return c.identity(), nil
+}
+
+// liveGrants are the grants seen live in the store lately, each for
+// liveFor: a bounded table, swept as it is used.
+type liveGrants struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+	swept time.Time
+}
+
+// maxLive bounds the table; past it, the next sweep makes room.
+const maxLive = 100000
+
+func (l *liveGrants) known(grant string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	until, ok := l.until[grant]
+	return ok && now.Before(until)
+}
+
+func (l *liveGrants) mark(grant string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.until == nil {
+		l.until = map[string]time.Time{}
+	}
+	if now.Sub(l.swept) > liveFor || len(l.until) >= maxLive {
+		for g, until := range l.until {
+			if !now.Before(until) {
+				delete(l.until, g)
+			}
+		}
+		l.swept = now
+		if len(l.until) >= maxLive {
+			clear(l.until) // all live: forgetting only costs a store read each
+		}
+	}
+	l.until[grant] = now.Add(liveFor)
+}
+
+func (l *liveGrants) forget(grant string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.until, grant)
+}
+
+func (l *liveGrants) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.until)
 }
 
 // Challenge answers a request without a valid token: 401 with where the
@@ -62,7 +116,7 @@ func (s *Server) Challenge(w http.ResponseWriter, r *http.Request, err error) {
 		h += fmt.Sprintf(`, error="invalid_token", error_description="%s"`, err.Error())
 	}
 	w.Header().Set("WWW-Authenticate", h)
-	oauthError(w, http.StatusUnauthorized, "invalid_token", challengeText(err))
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": challengeText(err)})
 }
 
 func challengeText(err error) string {
@@ -77,7 +131,7 @@ func challengeText(err error) string {
 func (s *Server) InsufficientScope(w http.ResponseWriter, r *http.Request, tool string) {
 	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_scope", scope="%s %s", resource_metadata="%s", error_description="%s changes chats: it needs the %s scope"`,
 		ScopeRead, ScopeWrite, s.ResourceMetadataURL(r.URL.Path), tool, ScopeWrite))
-	oauthError(w, http.StatusForbidden, "insufficient_scope", tool+" changes chats: sign in again granting "+ScopeWrite)
+	writeJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope", "error_description": tool + " changes chats: sign in again granting " + ScopeWrite})
 }
 
 // Authenticate is the middleware in front of the MCP endpoints: a valid
@@ -92,8 +146,7 @@ func (s *Server) Authenticate(next http.Handler) http.Handler {
 		id, err := s.Verify(r.Context(), token)
 		if err != nil {
 			if !errors.Is(err, errNotOurs) && !errors.Is(err, errExpired) && !errors.Is(err, errOtherAudience) && !errors.Is(err, errRevoked) {
-				s.log.Error("could not check a token", "error", err)
-				storeDown(w)
+				s.writeError(w, r, unavailable(err))
 				return
 			}
 			s.Challenge(w, r, err)

@@ -1,116 +1,101 @@
 package auth
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
-// client is a registered MCP client: one registered dynamically (kept in
-// the store, since clients cache their ids across restarts of ours), or one
-// whose id is the https URL of its metadata document.
-type client struct {
-	ID           string    `json:"client_id"`
-	Name         string    `json:"client_name,omitempty"`
-	URI          string    `json:"client_uri,omitempty"`
-	RedirectURIs []string  `json:"redirect_uris"`
-	Created      time.Time `json:"created"`
-	Document     bool      `json:"-"` // from a client metadata document: its host is vouched for by https
-}
+// Clients: Dynamic Client Registration (RFC 7591), kept in the store, and
+// Client ID Metadata Documents, fetched from the https URL that is their
+// id. Every client is public (PKCE stands in for a secret).
 
-type cachedClient struct {
-	c       *client
-	fetched time.Time
-}
-
+// Caps on what a client may register (and a document may say): every
+// stored field is bounded, and a registration is kept briefly until a
+// person consents to its client.
 const (
-	maxRedirectURIs = 20
-	maxClientName   = 200
-	maxMetadataBody = 64 << 10
+	maxRedirectURIs   = 10
+	maxRedirectURILen = 512
+	maxClientName     = 200 // bytes
+	maxClientURI      = 512
+	maxMetadataBody   = 16 << 10
+	maxClientID       = 512
 )
 
-// register is RFC 7591's endpoint. Every client is public (PKCE stands in
-// for a secret), so token_endpoint_auth_method is always "none".
-func (s *Server) register(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "register with POST and a JSON body")
-		return
-	}
-	if !s.registrations.Allow() {
-		s.log.Warn("refused a client registration: over the limit", "per_minute", registrationsPerMinute)
-		tooMany(w, "client registrations")
-		return
-	}
-	var meta struct {
-		RedirectURIs []string `json:"redirect_uris"`
-		Name         string   `json:"client_name"`
-		URI          string   `json:"client_uri"`
-		GrantTypes   []string `json:"grant_types"`
-		Responses    []string `json:"response_types"`
-		Scope        string   `json:"scope"`
-	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxMetadataBody)).Decode(&meta); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is not a JSON object of client metadata")
-		return
-	}
-	c := &client{ID: "b24mcp-" + randomToken("")[:32], Name: strings.TrimSpace(meta.Name), URI: meta.URI, RedirectURIs: meta.RedirectURIs, Created: s.now().UTC()}
-	if err := checkClient(c); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", err.Error())
-		return
-	}
-	for _, g := range meta.GrantTypes {
-		if g != "authorization_code" && g != "refresh_token" {
-			oauthError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("grant type %q is not supported: use authorization_code and refresh_token", g))
-			return
-		}
-	}
-	if _, bad := unknownScope(meta.Scope); bad != "" {
-		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("scope %q is not one of %s", bad, strings.Join(allScopes, ", ")))
-		return
-	}
-	raw, _ := json.Marshal(c)
-	ctx, cancel := ctxTimeout(r)
-	defer cancel()
-	if err := s.cfg.Store.Put(ctx, kindClient, c.ID, raw, 0); err != nil {
-		s.log.Error("could not keep a client registration", "store", s.cfg.Store.String(), "error", err)
-		storeDown(w)
-		return
-	}
-	s.log.Info("registered an MCP client", "client_id", c.ID, "client_name", c.Name, "redirect_uris", len(c.RedirectURIs))
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"client_id": c.ID, "client_id_issued_at": c.Created.Unix(), "client_name": c.Name, "redirect_uris": c.RedirectURIs,
-		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
-		"token_endpoint_auth_method": "none", "scope": strings.Join(allScopes, " "),
-	})
+// clientMetadata is what /register takes and a document says.
+type clientMetadata struct {
+	ClientID     string   `json:"client_id"`
+	RedirectURIs []string `json:"redirect_uris"`
+	Name         string   `json:"client_name"`
+	URI          string   `json:"client_uri"`
+	GrantTypes   []string `json:"grant_types"`
+	Responses    []string `json:"response_types"`
+	Scope        string   `json:"scope"`
+	AuthMethod   string   `json:"token_endpoint_auth_method"`
 }
 
-// checkClient refuses redirect URIs a code must not be sent to.
-func checkClient(c *client) error {
-	if len(c.RedirectURIs) == 0 || len(c.RedirectURIs) > maxRedirectURIs {
-		return fmt.Errorf("give 1 to %d redirect_uris", maxRedirectURIs)
+// checkMetadata refuses metadata this server will not keep or show.
+func checkMetadata(m *clientMetadata) error {
+	m.Name = strings.TrimSpace(m.Name)
+	switch {
+	case len(m.RedirectURIs) == 0 || len(m.RedirectURIs) > maxRedirectURIs:
+		return invalidRedirectURI("give 1 to %d redirect_uris", maxRedirectURIs)
+	case len(m.Name) > maxClientName:
+		return invalidClientMetadata("client_name is longer than %d bytes", maxClientName)
+	case len(m.URI) > maxClientURI:
+		return invalidClientMetadata("client_uri is longer than %d bytes", maxClientURI)
 	}
-	if len(c.Name) > maxClientName {
-		c.Name = c.Name[:maxClientName]
+	if err := plainText("client_name", m.Name); err != nil {
+		return invalidClientMetadata("%v", err)
 	}
-	for _, raw := range c.RedirectURIs {
-		if err := checkRedirectURI(raw); err != nil {
-			return err
+	if err := plainText("client_uri", m.URI); err != nil {
+		return invalidClientMetadata("%v", err)
+	}
+	if m.URI != "" {
+		if u, err := url.Parse(m.URI); err != nil || u.Scheme != "https" || u.Host == "" {
+			return invalidClientMetadata("client_uri must be an https URL")
 		}
+	}
+	for _, raw := range m.RedirectURIs {
+		if err := checkRedirectURI(raw); err != nil {
+			return invalidRedirectURI("%v", err)
+		}
+	}
+	for _, g := range m.GrantTypes {
+		if g != "authorization_code" && g != "refresh_token" {
+			return invalidClientMetadata("grant type %q is not supported: use authorization_code and refresh_token", truncate(g, 64))
+		}
+	}
+	for _, r := range m.Responses {
+		if r != "code" {
+			return invalidClientMetadata("response type %q is not supported: use code", truncate(r, 64))
+		}
+	}
+	if _, err := parseScopes(m.Scope); err != nil {
+		return invalidClientMetadata("%s", err.(*oauthError).desc)
 	}
 	return nil
 }
 
+// checkRedirectURI refuses a redirect URI a code must not be sent to.
 func checkRedirectURI(raw string) error {
+	if len(raw) > maxRedirectURILen {
+		return fmt.Errorf("a redirect URI is longer than %d bytes", maxRedirectURILen)
+	}
+	if err := plainText("a redirect URI", raw); err != nil {
+		return err
+	}
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Fragment != "" || strings.Contains(raw, "#") {
-		return fmt.Errorf("redirect URI %q is not an absolute URI without a fragment", raw)
+	if err != nil || u.Scheme == "" || u.Fragment != "" || strings.Contains(raw, "#") || u.User != nil {
+		return fmt.Errorf("redirect URI %q is not an absolute URI without a fragment or user", raw)
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "https":
@@ -121,7 +106,7 @@ func checkRedirectURI(raw string) error {
 		if !loopbackHost(u.Hostname()) {
 			return fmt.Errorf("redirect URI %q uses http off this machine: use https, or a loopback address (http://127.0.0.1/...)", raw)
 		}
-	case "javascript", "data", "file", "vbscript", "about", "blob":
+	case "javascript", "data", "file", "vbscript", "about", "blob", "ftp", "ws", "wss":
 		return fmt.Errorf("redirect URI %q has a scheme codes must not go to", raw)
 	}
 	return nil
@@ -139,7 +124,22 @@ func redirectMatches(registered, asked string) bool {
 	if err1 != nil || err2 != nil || r.Scheme != "http" || a.Scheme != "http" || !loopbackHost(r.Hostname()) {
 		return false
 	}
-	return strings.EqualFold(r.Hostname(), a.Hostname()) && r.Path == a.Path && r.RawQuery == a.RawQuery && a.Fragment == "" && a.User == nil
+	return strings.EqualFold(r.Hostname(), a.Hostname()) && r.EscapedPath() == a.EscapedPath() && r.RawQuery == a.RawQuery &&
+		a.Fragment == "" && a.User == nil && a.Opaque == "" && validPort(a.Port())
+}
+
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n := 0
+	for _, c := range p {
+		if c < '0' || c > '9' || n > 65535 {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n > 0 && n <= 65535
 }
 
 func (c *client) allows(redirect string) bool {
@@ -151,91 +151,233 @@ func (c *client) allows(redirect string) bool {
 	return false
 }
 
+// registerClient makes a registration from a client's metadata. It lives
+// newClientTTL unless a person consents to the client.
+func (s *Server) registerClient(ctx context.Context, body io.Reader, source netip.Prefix) (*client, error) {
+	var m clientMetadata
+	if err := json.NewDecoder(io.LimitReader(body, maxMetadataBody)).Decode(&m); err != nil {
+		return nil, invalidClientMetadata("the body is not a JSON object of client metadata (at most %d bytes)", maxMetadataBody)
+	}
+	if err := checkMetadata(&m); err != nil {
+		return nil, err
+	}
+	c := &client{ID: "b24mcp-" + randomToken("")[:32], Name: m.Name, URI: m.URI, RedirectURIs: m.RedirectURIs,
+		Created: s.now().UTC(), Source: source.String()}
+	if err := s.records.putClient(ctx, c, false); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // errUnknownClient is a client id neither registered nor a document.
-var errUnknownClient = errors.New("unknown client_id: register the client first (dynamic registration at /register) or use a client metadata document URL")
+var errUnknownClient = refusal(http.StatusBadRequest, "invalid_client",
+	"unknown client_id: register the client first (dynamic registration at /register) or use a client metadata document URL")
 
 // lookupClient finds a client: a registration in the store, or the
-// metadata document its https client id names.
-func (s *Server) lookupClient(ctx context.Context, id string) (*client, error) {
+// metadata document its https client id names (fetched only within the
+// documents limit).
+func (s *Server) lookupClient(ctx context.Context, id string, source netip.Prefix) (*client, error) {
 	if strings.HasPrefix(id, "https://") {
-		return s.documentClient(ctx, id)
+		return s.documents.client(ctx, id, source)
 	}
 	if id == "" || len(id) > 100 {
 		return nil, errUnknownClient
 	}
-	raw, err := s.cfg.Store.Get(ctx, kindClient, id)
-	if err != nil {
-		return nil, fmt.Errorf("the sign-in store did not answer: %w", err)
-	}
-	if raw == nil {
-		return nil, errUnknownClient
-	}
-	var c client
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, errUnknownClient
-	}
-	return &c, nil
-}
-
-// documentClient fetches a Client ID Metadata Document: its client_id must
-// be its own URL, and its redirect URIs pass the same checks as a
-// registration's. It is kept for cimdTTL.
-func (s *Server) documentClient(ctx context.Context, id string) (*client, error) {
-	if v, ok := s.cimd.Load(id); ok && s.now().Sub(v.(*cachedClient).fetched) < cimdTTL {
-		return v.(*cachedClient).c, nil
-	}
-	u, err := url.Parse(id)
-	if err != nil || u.Scheme != "https" || u.Path == "" || u.Path == "/" || u.Fragment != "" || u.User != nil {
-		return nil, errors.New("a client metadata document's client_id must be an https URL with a path")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	c, err := s.records.client(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.cfg.MetadataClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("could not fetch the client metadata document %s: %v", id, err)
+	if c == nil {
+		return nil, errUnknownClient
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("the client metadata document %s answered HTTP %d", id, resp.StatusCode)
-	}
-	var doc struct {
-		ClientID     string   `json:"client_id"`
-		Name         string   `json:"client_name"`
-		URI          string   `json:"client_uri"`
-		RedirectURIs []string `json:"redirect_uris"`
-		AuthMethod   string   `json:"token_endpoint_auth_method"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxMetadataBody)).Decode(&doc); err != nil {
-		return nil, fmt.Errorf("the client metadata document %s is not JSON", id)
-	}
-	if doc.ClientID != id {
-		return nil, fmt.Errorf("the client metadata document %s names another client_id (%q)", id, doc.ClientID)
-	}
-	if doc.AuthMethod != "" && doc.AuthMethod != "none" {
-		return nil, fmt.Errorf("the client metadata document %s asks for %s: only public clients (none) are supported", id, doc.AuthMethod)
-	}
-	c := &client{ID: id, Name: strings.TrimSpace(doc.Name), URI: doc.URI, RedirectURIs: doc.RedirectURIs, Document: true}
-	if err := checkClient(c); err != nil {
-		return nil, fmt.Errorf("the client metadata document %s: %v", id, err)
-	}
-	s.cimd.Store(id, &cachedClient{c: c, fetched: s.now()})
 	return c, nil
 }
 
-// unknownScope splits a scope parameter; bad is the first it does not know.
-func unknownScope(raw string) (scopes []string, bad string) {
-	for _, sc := range strings.Fields(raw) {
-		switch sc {
-		case ScopeRead, ScopeWrite:
-			scopes = append(scopes, sc)
-		case "offline_access":
-			// Refresh tokens are always issued; clients that ask are welcome.
-		default:
-			return nil, sc
-		}
+// documents fetches Client ID Metadata Documents and keeps them a while:
+// a bounded cache (entries and bytes, least recently used out first) that
+// also remembers a failure briefly, so a flood of one URL is one fetch.
+type documents struct {
+	s       *Server
+	enabled bool
+	fetch   *http.Client
+	limit   *limiter
+
+	mu      sync.Mutex
+	entries map[string]*list.Element
+	order   *list.List // *document, most recent first
+	bytes   int
+}
+
+type document struct {
+	id      string
+	c       *client // nil: the fetch failed
+	err     error
+	fetched time.Time
+	size    int
+}
+
+const (
+	cimdTTL         = 10 * time.Minute // a fetched document is trusted this long
+	cimdFailTTL     = time.Minute      // a failure is remembered this long
+	maxDocuments    = 256
+	maxDocumentData = 1 << 20 // bytes of cached clients, roughly
+)
+
+// errDocumentsOff refuses a document client when documents are off.
+var errDocumentsOff = refusal(http.StatusBadRequest, "invalid_client",
+	"this server does not accept client metadata documents (MCP_CLIENT_METADATA_DOCUMENTS=false): the client must register at /register")
+
+func (d *documents) client(ctx context.Context, id string, source netip.Prefix) (*client, error) {
+	if !d.enabled {
+		return nil, errDocumentsOff
 	}
-	return scopes, ""
+	u, err := url.Parse(id)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path == "" || u.Path == "/" || u.Fragment != "" || u.User != nil || len(id) > maxClientID {
+		return nil, refusal(http.StatusBadRequest, "invalid_client", "a client metadata document's client_id must be an https URL with a path")
+	}
+	if doc := d.cached(id); doc != nil {
+		return doc.c, doc.err
+	}
+	if ok, wait := d.limit.allow(source); !ok {
+		return nil, tooMany("client metadata documents fetched", wait)
+	}
+	c, err := d.get(ctx, id)
+	d.keep(&document{id: id, c: c, err: err, fetched: d.s.now(), size: docSize(c)})
+	return c, err
+}
+
+func (d *documents) cached(id string) *document {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.entries[id]
+	if !ok {
+		return nil
+	}
+	doc := e.Value.(*document)
+	ttl := cimdTTL
+	if doc.c == nil {
+		ttl = cimdFailTTL
+	}
+	if d.s.now().Sub(doc.fetched) >= ttl {
+		d.drop(e)
+		return nil
+	}
+	d.order.MoveToFront(e)
+	return doc
+}
+
+func (d *documents) keep(doc *document) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.entries[doc.id]; ok {
+		d.drop(e)
+	}
+	d.entries[doc.id] = d.order.PushFront(doc)
+	d.bytes += doc.size
+	for d.order.Len() > maxDocuments || d.bytes > maxDocumentData {
+		d.drop(d.order.Back())
+	}
+}
+
+func (d *documents) drop(e *list.Element) {
+	doc := e.Value.(*document)
+	delete(d.entries, doc.id)
+	d.bytes -= doc.size
+	d.order.Remove(e)
+}
+
+func docSize(c *client) int {
+	if c == nil {
+		return 256
+	}
+	n := 256 + len(c.ID) + len(c.Name) + len(c.URI)
+	for _, r := range c.RedirectURIs {
+		n += len(r)
+	}
+	return n
+}
+
+// get fetches a document: its client_id must be its own URL, and its
+// metadata passes the same checks as a registration's.
+func (d *documents) get(ctx context.Context, id string) (*client, error) {
+	host, _ := displayHost(hostOf(id))
+	cantFetch := func(why string, cause error) error {
+		return &oauthError{status: http.StatusBadGateway, code: "invalid_client",
+			desc:  fmt.Sprintf("this server could not fetch the client's metadata document from %s: %s. The server's operator can let the server reach %s over HTTPS (directly, or through HTTPS_PROXY), or set MCP_CLIENT_METADATA_DOCUMENTS=false so that clients register instead", host, why, host),
+			cause: cause}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	if err != nil {
+		return nil, cantFetch("its URL is not valid", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := d.fetch.Do(req)
+	if err != nil {
+		return nil, cantFetch(fetchFailure(err), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, cantFetch(fmt.Sprintf("it answered HTTP %d", resp.StatusCode), nil)
+	}
+	var m clientMetadata
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxMetadataBody)).Decode(&m); err != nil {
+		return nil, cantFetch("it is not a JSON document", err)
+	}
+	bad := func(format string, args ...any) error {
+		return refusal(http.StatusBadRequest, "invalid_client", "the client metadata document at %s %s", host, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case m.ClientID != id:
+		return nil, bad("names another client_id")
+	case m.AuthMethod != "" && m.AuthMethod != "none":
+		return nil, bad("asks for %s: only public clients (none) are supported", truncate(m.AuthMethod, 40))
+	}
+	if err := checkMetadata(&m); err != nil {
+		return nil, bad("is refused: %s", err.(*oauthError).desc)
+	}
+	return &client{ID: id, Name: m.Name, URI: m.URI, RedirectURIs: m.RedirectURIs, Document: true}, nil
+}
+
+// Registration is a dynamic registration, as the operator sees it.
+type Registration struct {
+	ClientID     string
+	Name         string
+	RedirectURIs []string
+	Created      time.Time
+	Source       string
+	Trusted      bool // a person consented to it
+}
+
+// Registrations lists the dynamic registrations in the store.
+func (s *Server) Registrations(ctx context.Context) ([]Registration, error) {
+	ids, err := s.records.clientIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Registration
+	for _, id := range ids {
+		c, err := s.records.client(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			continue
+		}
+		t, err := s.records.trusted(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Registration{ClientID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, Created: c.Created, Source: c.Source, Trusted: t != nil})
+	}
+	return out, nil
+}
+
+// DeleteRegistration deletes a dynamic registration (the operator's
+// signins clients delete); its sign-ins go on until revoked.
+func (s *Server) DeleteRegistration(ctx context.Context, id string) (bool, error) {
+	c, err := s.records.client(ctx, id)
+	if err != nil || c == nil {
+		return false, err
+	}
+	return true, s.records.deleteClient(ctx, id)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/app"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix/fakeportal"
+	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/auth"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/testkit"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/transport"
 )
@@ -34,6 +35,13 @@ func StartSignIn(t testing.TB, p *fakeportal.Portal, extra map[string]string) *S
 	return startSignIn(t, p, extra, app.Options{})
 }
 
+// roomy are limits every test here stays under: they all come from one
+// address. The limits' own tests set theirs.
+var roomy = func() auth.Limits {
+	r := auth.Rate{PerSource: 6000, SourceBurst: 1000, Overall: 6000, OverallBurst: 1000}
+	return auth.Limits{Registrations: r, SignIns: r, Documents: r, Tokens: r}
+}()
+
 func startSignIn(t testing.TB, p *fakeportal.Portal, extra map[string]string, o app.Options) *SignInServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -47,6 +55,9 @@ func startSignIn(t testing.TB, p *fakeportal.Portal, extra map[string]string, o 
 		env[k] = v
 	}
 	cfg := testkit.Config(t, env)
+	if o.SignInLimits == (auth.Limits{}) {
+		o.SignInLimits = roomy
+	}
 	a := testkit.Assemble(t, cfg, o)
 	p.SetRedirectURI(cfg.PublicURL + "/callback")
 	s := &SignInServer{URL: cfg.PublicURL, Base: public, App: a, Audit: env["MCP_AUDIT_LOG"], Key: env["MCP_STATE_KEY"], Env: env,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func kinds(t *testing.T, s *Server) map[string]int {
 	out := map[string]int{}
 	err := s.cfg.Store.(*BoltStore).db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(boltBucket).ForEach(func(k, v []byte) error {
-			if unexpired(v) != nil {
+			if s.cfg.Store.(*BoltStore).unexpired(v) != nil {
 				out[strings.SplitN(string(k), "\x00", 2)[0]]++
 			}
 			return nil
@@ -94,12 +95,11 @@ func TestRefusalsStoreNothing(t *testing.T) {
 		}
 	}
 	code := "b24mcp_code_test"
-	rec, _ := json.Marshal(issued{pending: pending{ClientID: c.ID, RedirectURI: redirect, Challenge: "not-the-verifiers", Resource: s.issuer + "/mcp", Scope: ScopeRead}, UserID: 1271})
-	_ = s.cfg.Store.Put(ctx, kindCode, digest(code), rec, codeTTL)
+	_ = s.records.putCode(ctx, code, &issued{pending: pending{ClientID: c.ID, RedirectURI: redirect, Challenge: strings.Repeat("c", 43), Resource: s.issuer + "/mcp", Scope: ScopeRead}, UserID: 1271})
 	for _, form := range []url.Values{
-		{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "client_id": {c.ID}, "code_verifier": {strings.Repeat("v", 43)}},
-		{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "client_id": {c.ID}, "code_verifier": {strings.Repeat("v", 43)}},
-		{"grant_type": {"refresh_token"}, "refresh_token": {"b24mcp_rt_forged"}, "client_id": {c.ID}},
+		{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "client_id": {c.ID}, "code_verifier": {strings.Repeat("v", 43)}, "resource": {s.issuer + "/mcp"}},
+		{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "client_id": {c.ID}, "code_verifier": {strings.Repeat("v", 43)}, "resource": {s.issuer + "/mcp"}},
+		{"grant_type": {"refresh_token"}, "refresh_token": {"b24mcp_rt.forged.x"}, "client_id": {c.ID}},
 		{"grant_type": {"password"}},
 	} {
 		w := httptest.NewRecorder()
@@ -110,64 +110,115 @@ func TestRefusalsStoreNothing(t *testing.T) {
 			t.Errorf("%v was not refused", form)
 		}
 	}
-	if after := kinds(t, s); len(after) != len(before) || after[kindUser] != before[kindUser] || after[kindRefresh] != 0 || after[kindPending] != 0 || after[kindCode] != 0 {
+	if after := kinds(t, s); len(after) != len(before) || after[kindUser] != before[kindUser] || after[kindPending] != 0 || after[kindCode] != 0 {
 		t.Errorf("the store changed: %v -> %v", before, after)
 	}
-	r, _ := s.loadRecord(ctx, 1271)
+	r, _ := s.records.person(ctx, 1271)
 	if len(r.Grants) != 1 {
 		t.Errorf("the person has %d grants, want the 1 they had", len(r.Grants))
 	}
 }
 
-// A flood of registrations is refused with 429 once over the limit,
-// storing nothing more.
+// A flood of registrations from one source is refused with 429 (and
+// Retry-After) once over its limit, storing nothing more, while another
+// source still registers; past the overall limit everyone waits.
 func TestRegistrationFlood(t *testing.T) {
-	s := newTestServer(t, t.TempDir())
-	statuses := map[int]int{}
-	for range registrationBurst + 20 {
+	lim := Rate{PerSource: 10, SourceBurst: 20, Overall: 60, OverallBurst: 100}
+	s := newTestServer(t, t.TempDir(), func(c *Config) { c.Limits.Registrations = lim })
+	post := func(from string) int {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader(`{"redirect_uris":["http://127.0.0.1/cb"]}`))
+		r.RemoteAddr = from + ":5000"
 		s.ServeHTTP(w, r)
-		statuses[w.Code]++
 		if w.Code == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 			t.Error("a 429 without Retry-After")
 		}
+		return w.Code
 	}
-	if statuses[http.StatusCreated] < registrationBurst || statuses[http.StatusTooManyRequests] < 19 {
-		t.Errorf("statuses %v: want the burst created and the rest refused", statuses)
+	statuses := map[int]int{}
+	for range lim.SourceBurst + 20 {
+		statuses[post("203.0.113.7")]++
 	}
-	if n := kinds(t, s)[kindClient]; n != statuses[http.StatusCreated] {
-		t.Errorf("%d registrations stored, %d created", n, statuses[http.StatusCreated])
+	if statuses[http.StatusCreated] != lim.SourceBurst || statuses[http.StatusTooManyRequests] != 20 {
+		t.Errorf("one source: %v, want %d created and 20 refused", statuses, lim.SourceBurst)
+	}
+	if got := post("198.51.100.9"); got != http.StatusCreated {
+		t.Errorf("another source after the first hit its limit: HTTP %d", got)
+	}
+	// The same /64 is one source; another /64 is another.
+	for range lim.SourceBurst {
+		post("2001:db8:1:2::1")
+	}
+	if got := post("2001:db8:1:2::ffff"); got != http.StatusTooManyRequests {
+		t.Errorf("another address of the same /64: HTTP %d, want 429", got)
+	}
+	if got := post("2001:db8:1:3::1"); got != http.StatusCreated {
+		t.Errorf("another /64: HTTP %d, want 201", got)
+	}
+	if n := kinds(t, s)[kindClient]; n != lim.SourceBurst*2+2 {
+		t.Errorf("%d registrations stored", n)
+	}
+	// Many sources: the overall ceiling holds.
+	created := 0
+	for i := range lim.OverallBurst * 2 {
+		if post(netip.AddrFrom4([4]byte{100, 0, byte(i / 250), byte(i % 250)}).String()) == http.StatusCreated {
+			created++
+		}
+	}
+	if created >= lim.OverallBurst*2 {
+		t.Errorf("%d of %d registrations from many sources created: no overall limit", created, lim.OverallBurst*2)
 	}
 }
 
 // After MCP_STATE_KEY changes, old tokens are refused (401, not a store
-// error) and a person can sign in again over their old sealed record.
+// error) and a person can sign in again over their old sealed record; with
+// the old key as MCP_STATE_KEY_PREVIOUS, nothing is refused, and the record
+// is sealed with the new key when next written.
 func TestKeyChange(t *testing.T) {
 	dir := t.TempDir()
 	s := newTestServer(t, dir)
 	tokens := addPeople(t, s, 1271, 1)
+	oldKey := make([]byte, 32) // newTestServer's
 	s.cfg.Store.(*BoltStore).Close()
 
-	store, err := OpenBolt(dir + "/signin.db")
-	if err != nil {
+	reopen := func(previous ...[]byte) *Server {
+		store, err := OpenBolt(dir + "/signin.db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		key := make([]byte, 32)
+		key[0] = 1
+		s2, err := New(Config{PublicURL: s.issuer, App: s.cfg.App, Base: s.cfg.Base, Store: store, Key: key, PreviousKeys: previous, HTTPClient: s.cfg.HTTPClient})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s2
+	}
+	ctx := context.Background()
+	rotating := reopen(oldKey)
+	if _, err := rotating.Verify(ctx, tokens[0]); err != nil {
+		t.Errorf("during a rotation, a token signed with the previous key: %v", err)
+	}
+	if list, err := rotating.Signins(ctx); err != nil || len(list) != 1 {
+		t.Errorf("during a rotation, the sign-ins: %v %v", list, err)
+	}
+	rec, _ := rotating.records.person(ctx, 1271)
+	if err := rotating.records.savePerson(ctx, 1271, rec, 0); err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	key := make([]byte, 32)
-	key[0] = 1
-	s2, err := New(Config{PublicURL: s.issuer, App: s.cfg.App, Base: s.cfg.Base, Store: store, Key: key, HTTPClient: s.cfg.HTTPClient})
-	if err != nil {
-		t.Fatal(err)
+	raw, _ := rotating.cfg.Store.Get(ctx, kindUser, "1271")
+	if _, current, err := rotating.keys.open(raw, kindUser+"/1271"); err != nil || !current {
+		t.Errorf("a record written during the rotation is not sealed with the new key: %v", err)
 	}
-	if _, err := s2.Verify(context.Background(), tokens[0]); err != errNotOurs {
-		t.Errorf("a token signed with the old key: %v, want errNotOurs", err)
-	}
-	if list, err := s2.Signins(context.Background()); err != nil || len(list) != 0 {
-		t.Errorf("sign-ins listed under the new key: %v %v", list, err)
+	rotating.cfg.Store.(*BoltStore).Close()
+
+	s2 := reopen()
+	if _, err := s2.Verify(ctx, tokens[0]); err != errNotOurs {
+		t.Errorf("a token signed with a key no longer in the ring: %v, want errNotOurs", err)
 	}
 	g := &bitrix.Grant{UserID: 1271, AccessToken: "a", RefreshToken: "r", ClientEndpoint: "https://team.bitrix24.com/rest/"}
-	if err := s2.keepPair(context.Background(), g); err != nil {
-		t.Errorf("signing in again over a record sealed with the old key: %v", err)
+	if err := s2.keepPair(ctx, g); err != nil {
+		t.Errorf("signing in again: %v", err)
 	}
 }

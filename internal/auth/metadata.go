@@ -45,8 +45,9 @@ func (s *Server) ResourceMetadataURL(path string) string {
 	return s.issuer + "/.well-known/oauth-protected-resource"
 }
 
-// serverMetadata is RFC 8414's document (also served where OpenID
-// discovery looks, as some clients look only there).
+// serverMetadata is RFC 8414's document. (Not at OpenID discovery's
+// address: this server is no OpenID provider, and that document would lack
+// what OpenID requires of it.)
 func (s *Server) serverMetadata(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -66,7 +67,7 @@ func (s *Server) serverMetadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported":          []string{"none"},
 		"revocation_endpoint_auth_methods_supported":     []string{"none"},
 		"scopes_supported":                               allScopes,
-		"client_id_metadata_document_supported":          true,
+		"client_id_metadata_document_supported":          s.documents.enabled,
 		"authorization_response_iss_parameter_supported": true,
 	})
 }
@@ -76,15 +77,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// oauthError is an error answer of the token, registration and revocation
-// endpoints (RFC 6749 5.2, RFC 7591 3.2.2).
-func oauthError(w http.ResponseWriter, status int, code, description string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
-}
-
-// storeDown answers a request the sign-in store could not serve.
-func storeDown(w http.ResponseWriter) {
-	oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the sign-in store did not answer; try again")
 }

@@ -2,11 +2,9 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -14,82 +12,13 @@ import (
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
 )
 
-// record is one person's: their Bitrix24 pair and the grants they gave MCP
-// clients. It is stored sealed, and changed only under the person's lock.
-type record struct {
-	Pair   *pairRecord       `json:"pair,omitempty"`
-	Grants map[string]*grant `json:"grants,omitempty"`
-}
-
-type pairRecord struct {
-	Access         string    `json:"access"`
-	Refresh        string    `json:"refresh"`
-	ClientEndpoint string    `json:"client_endpoint"`
-	TokenURL       string    `json:"token_url,omitempty"`
-	ExpiresAt      time.Time `json:"expires_at"`
-}
-
-// grant is one client's sign-in: the refresh token it holds now (by hash).
-type grant struct {
-	ClientID string    `json:"client_id"`
-	Client   string    `json:"client_name,omitempty"`
-	Scope    string    `json:"scope"`
-	Refresh  string    `json:"refresh"`
-	Created  time.Time `json:"created"`
-}
-
-// refreshRecord is what a refresh token's hash leads to. A used one stays
-// (Used) until it would have expired: showing it again means it leaked, and
-// the grant is revoked.
-type refreshRecord struct {
-	UserID int    `json:"u"`
-	Grant  string `json:"g"`
-	Used   bool   `json:"used,omitempty"`
-}
-
-func userKey(uid int) string { return strconv.Itoa(uid) }
-
-func (s *Server) lockUser(ctx context.Context, uid int) (func(), error) {
-	return s.cfg.Store.Lock(ctx, "user:"+userKey(uid))
-}
-
-// loadRecord reads a person's record; nil when there is none.
-func (s *Server) loadRecord(ctx context.Context, uid int) (*record, error) {
-	raw, err := s.cfg.Store.Get(ctx, kindUser, userKey(uid))
-	if err != nil || raw == nil {
-		return nil, err
-	}
-	plain, err := s.sealer.open(raw, kindUser+"/"+userKey(uid))
-	if err != nil {
-		return nil, err
-	}
-	var r record
-	if err := json.Unmarshal(plain, &r); err != nil {
-		return nil, fmt.Errorf("the sign-in record of user %d is damaged", uid)
-	}
-	if r.Grants == nil {
-		r.Grants = map[string]*grant{}
-	}
-	return &r, nil
-}
-
-// saveRecord writes it sealed; a record with no grant left is deleted with
-// its Bitrix24 pair: nobody signed in through it any more.
-func (s *Server) saveRecord(ctx context.Context, uid int, r *record) error {
-	if len(r.Grants) == 0 {
-		return s.cfg.Store.Delete(ctx, kindUser, userKey(uid))
-	}
-	plain, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return s.cfg.Store.Put(ctx, kindUser, userKey(uid), s.sealer.seal(plain, kindUser+"/"+userKey(uid)), 0)
-}
-
 // revokeGrant ends one client's sign-in (its refresh token and, within
 // seconds, its access tokens). The caller holds the person's lock.
 func (s *Server) revokeGrant(ctx context.Context, uid int, grantID, why string) error {
-	r, err := s.loadRecord(ctx, uid)
+	r, err := s.records.person(ctx, uid)
+	if errors.Is(err, errSealedElsewhere) {
+		return nil // nothing of it works any more
+	}
 	if err != nil || r == nil {
 		return err
 	}
@@ -98,10 +27,10 @@ func (s *Server) revokeGrant(ctx context.Context, uid int, grantID, why string) 
 		return nil
 	}
 	delete(r.Grants, grantID)
-	s.live.Delete(grantID)
-	if err := s.saveRecord(ctx, uid, r); err != nil {
+	if err := s.records.savePerson(ctx, uid, r, 0); err != nil {
 		return err
 	}
+	s.live.forget(grantID)
 	if len(r.Grants) == 0 {
 		s.people.drop(uid)
 	}
@@ -113,17 +42,17 @@ func (s *Server) revokeGrant(ctx context.Context, uid int, grantID, why string) 
 // revokeUser ends every sign-in of a person and forgets their Bitrix24
 // pair. The caller holds the person's lock.
 func (s *Server) revokeUser(ctx context.Context, uid int, why string) error {
-	r, err := s.loadRecord(ctx, uid)
-	if err != nil {
+	r, err := s.records.person(ctx, uid)
+	if err != nil && !errors.Is(err, errSealedElsewhere) {
 		return err
 	}
-	if err := s.cfg.Store.Delete(ctx, kindUser, userKey(uid)); err != nil {
+	if err := s.records.deletePerson(ctx, uid); err != nil {
 		return err
 	}
 	s.people.drop(uid)
 	if r != nil {
 		for id, g := range r.Grants {
-			s.live.Delete(id)
+			s.live.forget(id)
 			s.event("revoked")
 			s.audit(audit.Entry{Event: audit.SignOut, UserID: userKey(uid), ClientID: g.ClientID, Client: g.Client, Outcome: "done", Reason: why})
 		}
@@ -218,10 +147,12 @@ func (p *pairs) String() string {
 	return fmt.Sprintf("the sign-in record of user %d in %s", p.uid, p.s.cfg.Store)
 }
 
-func (p *pairs) LockPair(ctx context.Context) (func(), error) { return p.s.lockUser(ctx, p.uid) }
+func (p *pairs) LockPair(ctx context.Context) (func(), error) {
+	return p.s.records.lockPerson(ctx, p.uid)
+}
 
 func (p *pairs) LoadPair(ctx context.Context) (*bitrix.Pair, error) {
-	r, err := p.s.loadRecord(ctx, p.uid)
+	r, err := p.s.records.person(ctx, p.uid)
 	if err != nil || r == nil || r.Pair == nil {
 		return nil, err
 	}
@@ -230,7 +161,7 @@ func (p *pairs) LoadPair(ctx context.Context) (*bitrix.Pair, error) {
 }
 
 func (p *pairs) SavePair(ctx context.Context, pair bitrix.Pair) error {
-	r, err := p.s.loadRecord(ctx, p.uid)
+	r, err := p.s.records.person(ctx, p.uid)
 	if err != nil {
 		return err
 	}
@@ -239,7 +170,7 @@ func (p *pairs) SavePair(ctx context.Context, pair bitrix.Pair) error {
 	}
 	r.Pair = &pairRecord{Access: pair.AccessToken.Reveal(), Refresh: pair.RefreshToken.Reveal(), ClientEndpoint: pair.ClientEndpoint,
 		TokenURL: pair.TokenURL, ExpiresAt: pair.ExpiresAt}
-	return p.s.saveRecord(ctx, p.uid, r)
+	return p.s.records.savePerson(ctx, p.uid, r, 0)
 }
 
 func (p *pairs) ForgetPair(ctx context.Context) error {
@@ -258,17 +189,13 @@ type Signin struct {
 
 // Signins lists every sign-in in the store, by person.
 func (s *Server) Signins(ctx context.Context) ([]Signin, error) {
-	keys, err := s.cfg.Store.Keys(ctx, kindUser)
+	uids, err := s.records.peopleIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []Signin
-	for _, k := range keys {
-		uid, err := strconv.Atoi(k)
-		if err != nil {
-			continue
-		}
-		r, err := s.loadRecord(ctx, uid)
+	for _, uid := range uids {
+		r, err := s.records.person(ctx, uid)
 		if errors.Is(err, errSealedElsewhere) {
 			continue // from before the key changed: nobody can use it
 		}
@@ -294,12 +221,15 @@ func (s *Server) Signins(ctx context.Context) ([]Signin, error) {
 // SignOutPerson ends every sign-in of a person and forgets their Bitrix24
 // tokens (the operator's signins revoke). It reports whether there were any.
 func (s *Server) SignOutPerson(ctx context.Context, uid int, why string) (bool, error) {
-	unlock, err := s.lockUser(ctx, uid)
+	unlock, err := s.records.lockPerson(ctx, uid)
 	if err != nil {
 		return false, err
 	}
 	defer unlock()
-	r, err := s.loadRecord(ctx, uid)
+	r, err := s.records.person(ctx, uid)
+	if errors.Is(err, errSealedElsewhere) {
+		return true, s.revokeUser(ctx, uid, why)
+	}
 	if err != nil || r == nil {
 		return false, err
 	}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -154,15 +156,30 @@ func TestGoSDKSignsInWithAMetadataDocument(t *testing.T) {
 		t.Errorf("the consent page should name the document's client and its host: %q", b.Pages)
 	}
 
-	// The default fetcher refuses a document on a private address.
+	// The default fetcher refuses a document on a private address: a
+	// client listening on loopback is told so (it stops waiting), anyone
+	// else sees a page; neither learns the dial error or the address.
 	s2 := StartSignIn(t, p, nil)
-	resp, err := http.Get(authorizeURL(s2, goodAuthorize(s2, doc.URL+"/client.json", redirect, newPKCE(), "")))
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirects.Get(authorizeURL(s2, goodAuthorize(s2, doc.URL+"/client.json", redirect, newPKCE(), "")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("a document on a loopback address: HTTP %d, want 400", resp.StatusCode)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc.String(), redirect) || loc.Query().Get("error") != "invalid_client" ||
+		!strings.Contains(loc.Query().Get("error_description"), "MCP_CLIENT_METADATA_DOCUMENTS=false") || strings.Contains(loc.String(), "dial") {
+		t.Errorf("a document on a loopback address, for a loopback client: HTTP %d %s", resp.StatusCode, loc)
+	}
+	resp, err = noRedirects.Get(authorizeURL(s2, goodAuthorize(s2, doc.URL+"/client.json", "https://app.example/cb", newPKCE(), "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Location") != "" || !strings.Contains(string(body), "not on the public internet") ||
+		strings.Contains(string(body), "dial") || strings.Contains(string(body), "refusing") {
+		t.Errorf("a document on a loopback address, for another client: HTTP %d %s", resp.StatusCode, body)
 	}
 }
 

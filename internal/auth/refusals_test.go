@@ -104,23 +104,38 @@ func TestSignInRefusals(t *testing.T) {
 			t.Errorf("%s: HTTP %d, redirect %v; want 400 and a page", name, status, q)
 		}
 	}
-	// After: back to the client with the error, state and iss.
-	for name, c := range map[string]struct {
+	// Known good, but nobody has consented to the client yet: a page
+	// naming the error (no redirect to a URI nobody vouched for). After a
+	// person consented to it once: back to the client with the error,
+	// state and iss.
+	wrong := map[string]struct {
 		change map[string]string
 		code   string
 	}{
 		"no PKCE":          {map[string]string{"code_challenge": ""}, "invalid_request"},
 		"plain PKCE":       {map[string]string{"code_challenge_method": "plain"}, "invalid_request"},
+		"short challenge":  {map[string]string{"code_challenge": "abc"}, "invalid_request"},
 		"missing resource": {map[string]string{"resource": ""}, "invalid_request"},
 		"another resource": {map[string]string{"resource": "https://other.example/mcp"}, "invalid_target"},
 		"unknown scope":    {map[string]string{"scope": "chat:read admin"}, "invalid_scope"},
 		"token flow":       {map[string]string{"response_type": "token"}, "unsupported_response_type"},
-	} {
-		status, q, _ := authorize(c.change)
-		if status != http.StatusFound || q.Get("error") != c.code || q.Get("state") != "st-123" || q.Get("iss") != s.URL || q.Get("code") != "" {
-			t.Errorf("%s: HTTP %d %v; want a redirect with error=%s", name, status, q, c.code)
+	}
+	for name, c := range wrong {
+		status, q, body := authorize(c.change)
+		if status != http.StatusBadRequest || q.Get("error") != "" || !strings.Contains(body, c.code) {
+			t.Errorf("%s before any consent: HTTP %d %v; want 400 and a page naming %s", name, status, q, c.code)
 		}
 	}
+	if _, err := testkit.NewBrowser().Authorize(authorizeURL(s, goodAuthorize(s, client, redirect, pk, "")), redirect); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range wrong {
+		status, q, _ := authorize(c.change)
+		if status != http.StatusFound || q.Get("error") != c.code || q.Get("state") != "st-123" || q.Get("iss") != s.URL || q.Get("code") != "" {
+			t.Errorf("%s after a consent: HTTP %d %v; want a redirect with error=%s", name, status, q, c.code)
+		}
+	}
+	before = p.Stats()
 
 	// A forged state at the callback: nothing is traded with Bitrix24.
 	resp, err := http.Get(s.URL + "/callback?code=stolen&state=forged")
@@ -172,21 +187,31 @@ func TestSignInRefusals(t *testing.T) {
 		return q.Get("code")
 	}
 	exchange := func(c string, change url.Values) (int, map[string]any) {
-		form := url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {redirect}, "client_id": {client}, "code_verifier": {pk.verifier}}
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {redirect}, "client_id": {client}, "code_verifier": {pk.verifier}, "resource": {s.URL + "/mcp"}}
 		for k, v := range change {
-			form[k] = v
+			if v == nil {
+				delete(form, k)
+			} else {
+				form[k] = v
+			}
 		}
 		return postForm(t, s.URL+"/token", form)
 	}
-	for name, change := range map[string]url.Values{
-		"wrong verifier":   {"code_verifier": {newPKCE().verifier}},
-		"wrong redirect":   {"redirect_uri": {"http://127.0.0.1:41999/other"}},
-		"another client":   {"client_id": {register(t, s, redirect)}},
-		"another resource": {"resource": {"https://other.example/mcp"}},
+	for name, c := range map[string]struct {
+		change url.Values
+		code   string
+	}{
+		"wrong verifier":         {url.Values{"code_verifier": {newPKCE().verifier}}, "invalid_grant"},
+		"one-character verifier": {url.Values{"code_verifier": {"x"}}, "invalid_grant"},
+		"wrong redirect":         {url.Values{"redirect_uri": {"http://127.0.0.1:41999/other"}}, "invalid_grant"},
+		"no redirect":            {url.Values{"redirect_uri": nil}, "invalid_request"},
+		"another client":         {url.Values{"client_id": {register(t, s, redirect)}}, "invalid_grant"},
+		"another resource":       {url.Values{"resource": {"https://other.example/mcp"}}, "invalid_target"},
+		"no resource":            {url.Values{"resource": nil}, "invalid_request"},
 	} {
-		status, out := exchange(code(), change)
-		if status != http.StatusBadRequest || (out["error"] != "invalid_grant" && out["error"] != "invalid_target") || out["access_token"] != nil {
-			t.Errorf("%s: HTTP %d %v", name, status, out)
+		status, out := exchange(code(), c.change)
+		if status != http.StatusBadRequest || out["error"] != c.code || out["access_token"] != nil {
+			t.Errorf("%s: HTTP %d %v, want %s", name, status, out, c.code)
 		}
 	}
 	// A code works once; its second use revokes what the first bought.

@@ -4,62 +4,52 @@
 //
 //   - metadata.go: protected-resource metadata (RFC 9728) and
 //     authorization-server metadata (RFC 8414);
-//   - clients.go: Dynamic Client Registration (RFC 7591, kept in the store)
-//     and Client ID Metadata Documents;
-//   - authorize.go: /authorize (PKCE S256, resource), the consent page, and
-//     Bitrix24's callback, which trades Bitrix24's code at once and issues
-//     ours with iss (RFC 9207);
-//   - token.go: /token (codes, rotating refresh tokens), /revoke (RFC 7009)
-//     and /signout;
-//   - tokens.go: our access tokens, short-lived, signed, bound to the
-//     public URL;
+//   - clients.go: Dynamic Client Registration (RFC 7591, kept in the store,
+//     capped and expiring) and Client ID Metadata Documents (fetched only to
+//     public addresses, egress.go, and cached within bounds);
+//   - authorize.go and consent.go: /authorize (PKCE S256, resource), the
+//     consent page, and Bitrix24's callback, which trades Bitrix24's code at
+//     once (upstream.go) and issues ours with iss (RFC 9207);
+//   - token.go: /token (codes, refresh tokens rotated in one write),
+//     /revoke (RFC 7009) and /signout;
+//   - tokens.go: our access and refresh tokens, signed, bound to the public
+//     URL, under a key ring that lets MCP_STATE_KEY change without signing
+//     anyone out;
+//   - scope.go: the scope policy and PKCE, as pure functions;
+//   - errors.go: the one error type, and its renderers (JSON, or a page or
+//     a redirect for the browser);
+//   - limits.go: every limit per source and overall;
+//   - records.go: the typed records over the Store (store.go);
 //   - bearer.go: the 401 and 403 challenges and the caller's Identity;
-//   - people.go: each person's record and their Bitrix24 client, which
-//     shares the portal's one rate limit with everyone else's.
+//   - people.go: each person's Bitrix24 client, which shares the portal's
+//     one rate limit with everyone else's.
 //
 // Our tokens never reach Bitrix24, and Bitrix24's never reach the client.
 package auth
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/time/rate"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/bitrix"
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/internal/audit"
 )
 
-// Scopes a client may be granted.
-const (
-	ScopeRead  = "chat:read"  // the tools that read
-	ScopeWrite = "chat:write" // add_chat_users and remove_chat_users too
-)
-
-var allScopes = []string{ScopeRead, ScopeWrite}
-
-// Lifetimes.
-const (
-	accessTTL  = 15 * time.Minute
-	refreshTTL = 90 * 24 * time.Hour // renewed on every use (each refresh issues a new one)
-	codeTTL    = time.Minute
-	pendingTTL = 10 * time.Minute
-	cimdTTL    = 10 * time.Minute // how long a fetched client metadata document is trusted
-)
-
 // Config is what the authorization server needs.
 type Config struct {
 	// PublicURL is where clients reach the server (https://mcp.example.com,
-	// no path): the issuer, and the audience of every access token.
+	// no path): the issuer, and the audience of every token.
 	PublicURL string
 	// App is the Bitrix24 OAuth application (client id and secret, the
 	// portal's endpoint, the token URL); its handler URL is PublicURL/callback.
@@ -68,21 +58,34 @@ type Config struct {
 	// person's client shares its rate limit.
 	Base  *bitrix.Client
 	Store Store
-	// Key is MCP_STATE_KEY: it signs access tokens and seals records.
-	// Replicas share it, so any of them honours a token another issued.
-	Key []byte
+	// Key is MCP_STATE_KEY: it signs tokens and seals records. Replicas
+	// share it. PreviousKeys (MCP_STATE_KEY_PREVIOUS) still verify and open
+	// during a rotation; what they sealed is sealed again with Key when
+	// next written.
+	Key          []byte
+	PreviousKeys [][]byte
 	// HTTPClient reaches Bitrix24's token endpoint (default: one with a 30 s timeout).
 	HTTPClient *http.Client
-	// MetadataClient fetches client metadata documents. The default one
-	// refuses non-https URLs and private, loopback and link-local
-	// addresses (a document URL must not reach into the server's network).
+	// MetadataClient fetches client metadata documents (default: one that
+	// connects directly only to public addresses, or through the
+	// environment's proxy; see egress.go).
 	MetadataClient *http.Client
-	Log            *slog.Logger
-	Audit          *audit.Log
+	// NoDocuments stops accepting (and advertising) client metadata
+	// documents: clients register instead (MCP_CLIENT_METADATA_DOCUMENTS=false).
+	NoDocuments bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names a
+	// request's source (default: none; the peer is the source).
+	TrustedProxies []netip.Prefix
+	// Limits on anonymous requests (zero fields: DefaultLimits).
+	Limits Limits
+	Log    *slog.Logger
+	Audit  *audit.Log
 	// Observer hears sign-in events (metrics); nil: none.
 	Observer Observer
 	// Now is the clock (tests move it).
 	Now func() time.Time
+	// upstream stands in for Bitrix24 in tests (default: App's portal).
+	upstream upstream
 }
 
 // Observer hears sign-in events: sign_in, refresh, revoked, refused,
@@ -105,29 +108,23 @@ func (s *Server) People() int { return s.people.count() }
 
 // Server is the authorization server and the checker of its tokens.
 type Server struct {
-	cfg      Config
-	issuer   string
-	portal   string // the portal's host
-	log      *slog.Logger
-	sealer   *sealer
-	macKey   []byte
-	now      func() time.Time
-	cimd     sync.Map // client id URL -> *cachedClient
-	live     sync.Map // grant id -> time.Time until which it is known live
-	people   *people
-	mux      *http.ServeMux
-	resource map[string]bool // resource values a client may ask for
-	// Anyone may register a client or start a sign-in, and each stores a
-	// value: these keep a flood from filling the store (a team signs in a
-	// few times a day; a client registers once).
-	registrations, signins *rate.Limiter
+	cfg       Config
+	issuer    string
+	portal    string // the portal's host
+	log       *slog.Logger
+	keys      *keyRing
+	records   *records
+	upstream  upstream
+	now       func() time.Time
+	documents *documents
+	live      liveGrants
+	people    *people
+	mux       *http.ServeMux
+	resource  map[string]bool // resource values a client may ask for
+	limits    Limits
+	// Per source and overall: registrations, started sign-ins, token requests.
+	registrations, signins, tokens *limiter
 }
-
-// The limits on registrations and started sign-ins, per process.
-const (
-	registrationsPerMinute, registrationBurst = 30, 30
-	signinsPerMinute, signinBurst             = 300, 100
-)
 
 // New checks the configuration and builds the server.
 func New(cfg Config) (*Server, error) {
@@ -135,14 +132,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.Key) < 32 {
-		return nil, errors.New("MCP_STATE_KEY: sign-in needs a 32-byte key to sign tokens and seal Bitrix24 tokens (openssl rand -hex 32)")
-	}
 	if cfg.App.ClientID == "" || cfg.App.ClientSecret == "" {
 		return nil, errors.New("sign-in needs the Bitrix24 application's BITRIX24_CLIENT_ID and BITRIX24_CLIENT_SECRET")
 	}
 	if cfg.Store == nil || cfg.Base == nil {
 		return nil, errors.New("auth: a store and the server's Bitrix24 client are required")
+	}
+	keys, err := newKeyRing(cfg.Key, cfg.PreviousKeys...)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -151,24 +149,32 @@ func New(cfg Config) (*Server, error) {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	if cfg.MetadataClient == nil {
-		cfg.MetadataClient = guardedClient()
+		cfg.MetadataClient = guardedClient(httpproxy.FromEnvironment())
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	sl, err := newSealer(cfg.Key)
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{cfg: cfg, issuer: pub, log: cfg.Log, sealer: sl, macKey: derive(cfg.Key, "access tokens"), now: cfg.Now,
+	cfg.Limits = cfg.Limits.withDefaults()
+	s := &Server{cfg: cfg, issuer: pub, log: cfg.Log, keys: keys, now: cfg.Now, limits: cfg.Limits,
 		portal:   hostOf(cfg.App.ClientEndpoint),
 		resource: map[string]bool{pub: true, pub + "/": true, pub + "/mcp": true, pub + "/sse": true}}
+	s.records = &records{store: cfg.Store, keys: keys, now: cfg.Now}
+	s.upstream = cfg.upstream
+	if s.upstream == nil {
+		s.upstream = &bitrixUpstream{app: cfg.App, http: cfg.HTTPClient, base: cfg.Base, portal: s.portal}
+	}
 	s.people = newPeople(s)
-	s.registrations = rate.NewLimiter(rate.Limit(registrationsPerMinute)/60, registrationBurst)
-	s.signins = rate.NewLimiter(rate.Limit(signinsPerMinute)/60, signinBurst)
+	s.registrations = newLimiter(cfg.Limits.Registrations, cfg.Now)
+	s.signins = newLimiter(cfg.Limits.SignIns, cfg.Now)
+	s.tokens = newLimiter(cfg.Limits.Tokens, cfg.Now)
+	s.documents = &documents{s: s, enabled: !cfg.NoDocuments, fetch: cfg.MetadataClient, limit: newLimiter(cfg.Limits.Documents, cfg.Now),
+		entries: map[string]*list.Element{}, order: list.New()}
 	s.routes()
 	return s, nil
 }
+
+// source is who sent r, for the limits.
+func (s *Server) source(r *http.Request) netip.Prefix { return sourceOf(r, s.cfg.TrustedProxies) }
 
 // CheckPublicURL reads MCP_PUBLIC_URL: https (http only on loopback), a
 // host, no path, query or fragment. It returns it without a trailing slash.
@@ -200,7 +206,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // Paths are the paths ServeHTTP answers: they need no bearer token.
 var Paths = []string{
 	"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/",
-	"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration",
+	"/.well-known/oauth-authorization-server",
 	"/register", "/authorize", "/authorize/consent", "/callback", "/token", "/revoke",
 }
 
@@ -209,7 +215,6 @@ func (s *Server) routes() {
 	m.HandleFunc("/.well-known/oauth-protected-resource", s.resourceMetadata)
 	m.HandleFunc("/.well-known/oauth-protected-resource/", s.resourceMetadata)
 	m.HandleFunc("/.well-known/oauth-authorization-server", s.serverMetadata)
-	m.HandleFunc("/.well-known/openid-configuration", s.serverMetadata)
 	m.HandleFunc("/register", s.register)
 	m.HandleFunc("/authorize", s.authorize)
 	m.HandleFunc("/authorize/consent", s.consent)
@@ -254,35 +259,35 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// guardedClient fetches client metadata documents: https only, never to a
-// private, loopback or link-local address (checked on the connected
-// address, so DNS cannot point it inward), 5 s, no redirects.
-func guardedClient() *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return err
-		}
-		ip := net.ParseIP(host)
-		if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() {
-			return fmt.Errorf("refusing to fetch client metadata from %s: not a public address", host)
-		}
-		return nil
-	}}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = dialer.DialContext
-	t.Proxy = nil
-	return &http.Client{Timeout: 5 * time.Second, Transport: t,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// tooMany answers a request over a limit: 429 with when to try again.
-func tooMany(w http.ResponseWriter, what string) {
-	w.Header().Set("Retry-After", "10")
-	oauthError(w, http.StatusTooManyRequests, "temporarily_unavailable", "too many "+what+" at once; try again in a few seconds")
-}
-
 // ctxTimeout bounds the store calls one request makes.
 func ctxTimeout(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 10*time.Second)
+}
+
+// register is RFC 7591's endpoint. Every client is public (PKCE stands in
+// for a secret), so token_endpoint_auth_method is always "none".
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	c, err := func() (*client, error) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			return nil, refusal(http.StatusMethodNotAllowed, "invalid_request", "register with POST and a JSON body")
+		}
+		source := s.source(r)
+		if ok, wait := s.registrations.allow(source); !ok {
+			return nil, tooMany("client registrations", wait)
+		}
+		ctx, cancel := ctxTimeout(r)
+		defer cancel()
+		return s.registerClient(ctx, r.Body, source)
+	}()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("registered an MCP client", "client_id", c.ID, "client_name", escapeForTerminal(c.Name), "redirect_uris", len(c.RedirectURIs))
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"client_id": c.ID, "client_id_issued_at": c.Created.Unix(), "client_name": c.Name, "redirect_uris": c.RedirectURIs,
+		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
+		"token_endpoint_auth_method": "none", "scope": strings.Join(allScopes, " "),
+	})
 }

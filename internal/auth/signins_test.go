@@ -18,6 +18,7 @@ func TestSigninsCommand(t *testing.T) {
 	signInByHand(t, s, "chat:read")
 	p.ConsentAs(1269)
 	signInByHand(t, s, "")
+	idle := register(t, s, "https://idle.example/cb")
 	s.srv.Close()
 	_ = s.App.Close() // the bbolt file is one process's
 
@@ -38,6 +39,17 @@ func TestSigninsCommand(t *testing.T) {
 	}
 	if code, out := run("signins", "revoke", "x"); code != 2 || !strings.Contains(out, "not a Bitrix24 user id") {
 		t.Fatalf("a bad id: exit %d\n%s", code, out)
+	}
+	// The registrations: which one a person consented to, and deleting one.
+	code, out = run("signins", "clients")
+	if code != 0 || !strings.Contains(out, idle) || !strings.Contains(out, "https://idle.example/cb") || strings.Count(out, " yes ") != 1 || strings.Count(out, " no ") != 1 {
+		t.Fatalf("signins clients: exit %d\n%s", code, out)
+	}
+	if code, out := run("signins", "clients", "delete", idle); code != 0 || !strings.Contains(out, "Deleted") {
+		t.Fatalf("signins clients delete: exit %d\n%s", code, out)
+	}
+	if code, out := run("signins", "clients"); code != 0 || strings.Contains(out, idle) {
+		t.Fatalf("after the deletion: exit %d\n%s", code, out)
 	}
 	found := false
 	for _, l := range auditLines(t, s.Audit) {

@@ -3,13 +3,6 @@ package auth
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -40,16 +33,6 @@ type Store interface {
 	String() string
 }
 
-// The kinds of value.
-const (
-	kindClient  = "client"  // DCR registration, by client_id
-	kindPending = "pending" // a sign-in between consent and Bitrix24's callback, by its id
-	kindCode    = "code"    // our authorization code, by hash
-	kindUsed    = "used"    // a code already exchanged, by hash: its reuse revokes the grant
-	kindRefresh = "refresh" // our refresh token, by hash
-	kindUser    = "user"    // a person's record (sealed), by Bitrix24 user id
-)
-
 // BoltStore is the embedded store: one bbolt file. bbolt is a single-file,
 // transactional (ACID), pure-Go key/value store, maintained by etcd, with
 // no server and no cgo; opening it maps the file instead of loading it, so
@@ -58,16 +41,29 @@ const (
 type BoltStore struct {
 	db    *bolt.DB
 	path  string
-	locks sync.Map // name -> *sync.Mutex
+	now   func() time.Time
+	mu    sync.Mutex
+	locks map[string]*namedLock // held or awaited, so the table stays small
 	stop  chan struct{}
 	swept sync.WaitGroup
 	close sync.Once
 }
 
+type namedLock struct {
+	held chan struct{}
+	refs int
+}
+
+// BoltOption sets up a BoltStore.
+type BoltOption func(*BoltStore)
+
+// WithClock makes the store judge expiry by now (tests move it).
+func WithClock(now func() time.Time) BoltOption { return func(s *BoltStore) { s.now = now } }
+
 var boltBucket = []byte("signin")
 
 // OpenBolt opens (creating, mode 0600) the store file.
-func OpenBolt(path string) (*BoltStore, error) {
+func OpenBolt(path string, opts ...BoltOption) (*BoltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
@@ -82,7 +78,10 @@ func OpenBolt(path string) (*BoltStore, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &BoltStore{db: db, path: path, stop: make(chan struct{})}
+	s := &BoltStore{db: db, path: path, now: time.Now, locks: map[string]*namedLock{}, stop: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
 	// Expired values are dropped in the background, never holding up
 	// start-up: reads skip them anyway.
 	s.swept.Add(1)
@@ -90,7 +89,9 @@ func OpenBolt(path string) (*BoltStore, error) {
 	return s, nil
 }
 
-const sweepEvery = time.Hour
+// sweepEvery: expired values are dropped often enough that abuse at the
+// limits (a pending sign-in lives 10 minutes) keeps the file small.
+const sweepEvery = time.Minute
 
 func (s *BoltStore) sweeper() {
 	defer s.swept.Done()
@@ -121,11 +122,11 @@ func (s *BoltStore) Close() (err error) {
 
 func boltKey(kind, key string) []byte { return []byte(kind + "\x00" + key) }
 
-// A stored value starts with its expiry: 8 bytes of unix seconds, 0 = never.
-func withExpiry(value []byte, ttl time.Duration) []byte {
+// A stored value starts with its expiry: 8 bytes of unix milliseconds, 0 = never.
+func (s *BoltStore) withExpiry(value []byte, ttl time.Duration) []byte {
 	var exp int64
 	if ttl > 0 {
-		exp = time.Now().Add(ttl).Unix()
+		exp = s.now().Add(ttl).UnixMilli()
 	}
 	out := make([]byte, 8, 8+len(value))
 	for i := range 8 {
@@ -134,7 +135,7 @@ func withExpiry(value []byte, ttl time.Duration) []byte {
 	return append(out, value...)
 }
 
-func unexpired(stored []byte) []byte {
+func (s *BoltStore) unexpired(stored []byte) []byte {
 	if len(stored) < 8 {
 		return nil
 	}
@@ -142,7 +143,7 @@ func unexpired(stored []byte) []byte {
 	for i := range 8 {
 		exp = exp<<8 | int64(stored[i])
 	}
-	if exp != 0 && time.Now().Unix() >= exp {
+	if exp != 0 && s.now().UnixMilli() >= exp {
 		return nil
 	}
 	return append([]byte(nil), stored[8:]...)
@@ -150,7 +151,7 @@ func unexpired(stored []byte) []byte {
 
 func (s *BoltStore) Get(_ context.Context, kind, key string) (out []byte, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		out = unexpired(tx.Bucket(boltBucket).Get(boltKey(kind, key)))
+		out = s.unexpired(tx.Bucket(boltBucket).Get(boltKey(kind, key)))
 		return nil
 	})
 	return out, err
@@ -158,7 +159,7 @@ func (s *BoltStore) Get(_ context.Context, kind, key string) (out []byte, err er
 
 func (s *BoltStore) Put(_ context.Context, kind, key string, value []byte, ttl time.Duration) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(boltBucket).Put(boltKey(kind, key), withExpiry(value, ttl))
+		return tx.Bucket(boltBucket).Put(boltKey(kind, key), s.withExpiry(value, ttl))
 	})
 }
 
@@ -166,7 +167,7 @@ func (s *BoltStore) Take(_ context.Context, kind, key string) (out []byte, err e
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(boltBucket)
 		k := boltKey(kind, key)
-		out = unexpired(b.Get(k))
+		out = s.unexpired(b.Get(k))
 		return b.Delete(k)
 	})
 	return out, err
@@ -181,7 +182,7 @@ func (s *BoltStore) Keys(_ context.Context, kind string) (keys []string, err err
 	err = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(boltBucket).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if unexpired(v) != nil {
+			if s.unexpired(v) != nil {
 				keys = append(keys, string(k[len(prefix):]))
 			}
 		}
@@ -190,25 +191,38 @@ func (s *BoltStore) Keys(_ context.Context, kind string) (keys []string, err err
 	return keys, err
 }
 
-// Lock is a mutex of this process: the file is only ever open in one.
+// Lock is a mutex of this process (the file is only ever open in one); a
+// name's entry lives while it is held or awaited.
 func (s *BoltStore) Lock(ctx context.Context, name string) (func(), error) {
-	m, _ := s.locks.LoadOrStore(name, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	if mu.TryLock() {
-		return mu.Unlock, nil
+	s.mu.Lock()
+	l := s.locks[name]
+	if l == nil {
+		l = &namedLock{held: make(chan struct{}, 1)}
+		s.locks[name] = l
 	}
-	got := make(chan struct{})
-	go func() {
-		mu.Lock()
-		close(got)
-	}()
+	l.refs++
+	s.mu.Unlock()
+	release := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if l.refs--; l.refs == 0 {
+			delete(s.locks, name)
+		}
+	}
 	select {
-	case <-got:
-		return mu.Unlock, nil
+	case l.held <- struct{}{}:
+		return func() { <-l.held; release() }, nil
 	case <-ctx.Done():
-		go func() { <-got; mu.Unlock() }()
+		release()
 		return nil, context.Cause(ctx)
 	}
+}
+
+// lockCount is how many names are held or awaited.
+func (s *BoltStore) lockCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.locks)
 }
 
 // sweep drops expired values (pending sign-ins, codes, old refresh tokens).
@@ -216,7 +230,7 @@ func (s *BoltStore) sweep() {
 	_ = s.db.Update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(boltBucket).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if unexpired(v) == nil {
+			if s.unexpired(v) == nil {
 				if err := c.Delete(); err != nil {
 					return err
 				}
@@ -224,65 +238,4 @@ func (s *BoltStore) sweep() {
 		}
 		return nil
 	})
-}
-
-// sealer seals a person's record with AES-256-GCM under a key derived from
-// MCP_STATE_KEY, bound to where it is stored: a copy of the store (a backup,
-// a curious admin) holds no Bitrix24 token, and a record moved to another
-// key does not open.
-type sealer struct{ aead cipher.AEAD }
-
-func newSealer(key []byte) (*sealer, error) {
-	block, err := aes.NewCipher(derive(key, "sign-in records"))
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead}, nil
-}
-
-func (s *sealer) seal(plain []byte, where string) []byte {
-	nonce := make([]byte, s.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return s.aead.Seal(nonce, nonce, plain, []byte(where))
-}
-
-// errSealedElsewhere: a record sealed under another MCP_STATE_KEY (the key
-// was changed, which signs everyone out).
-var errSealedElsewhere = errors.New("a sign-in record does not open with MCP_STATE_KEY: another key sealed it")
-
-func (s *sealer) open(sealed []byte, where string) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("a sealed sign-in record is damaged")
-	}
-	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(where))
-	if err != nil {
-		return nil, errSealedElsewhere
-	}
-	return plain, nil
-}
-
-// derive makes a key for one purpose from MCP_STATE_KEY.
-func derive(key []byte, purpose string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("bitrix24-chat-mcp " + purpose))
-	return m.Sum(nil)
-}
-
-// digest is how codes and refresh tokens are looked up: by hash, so the
-// store never holds one that works.
-func digest(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// randomToken is 32 random bytes, URL-safe.
-func randomToken(prefix string) string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }

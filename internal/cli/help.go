@@ -17,8 +17,9 @@ Commands:
   bitrix24-chat-mcp bot register [--code C] [--name N]
                                             register a chat bot and print its BITRIX24_BOT_ID/TOKEN lines
   bitrix24-chat-mcp login [--no-browser]    sign in with the OAuth application and save the tokens (logout: delete them)
-  bitrix24-chat-mcp signins [revoke USER_ID]
-                                            with --auth bitrix24: who is signed in; sign a person out everywhere
+  bitrix24-chat-mcp signins [revoke USER_ID | clients [delete CLIENT_ID]]
+                                            with --auth bitrix24: who is signed in; sign a person out everywhere;
+                                            the dynamic client registrations, and deleting one
   bitrix24-chat-mcp health [--ready]        ask a running HTTP server /healthz (or /readyz); for container checks
   bitrix24-chat-mcp version                 print the version (also --version)
   bitrix24-chat-mcp help                    this text (also --help; each command takes --help)
