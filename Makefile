@@ -30,7 +30,7 @@ bench:
 	go test -tags e2e -run '^$$' -bench Soak -benchtime 1x ./e2e/
 	go test -tags e2e -run '^$$' -bench MetricsOverhead -benchtime 1x ./e2e/
 	go test -run '^$$' -bench Replicas -benchtime 1x ./state/
-	go test -run '^$$' -bench 'Startup|HundredPeople' -benchtime 1x ./internal/auth/
+	go test -run '^$$' -bench 'Startup|HundredPeople|Abuse' -benchtime 1x ./internal/auth/
 	go test -run '^$$' -bench 'Verify|MemoryPerPerson' -benchmem ./internal/auth/
 
 # staticcheck is pinned and fetched by go run (its version builds on Go 1.26).
