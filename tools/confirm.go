@@ -19,7 +19,10 @@ import (
 // clients before 2026-07-28, and hands it to newer clients as the result, who
 // call again with the answer). Without that support the tool goes ahead: the
 // client's own approval of a destructive tool is the check there. A decline,
-// a cancel, or a requestState that does not verify sends nothing.
+// a cancel, no answer, or a requestState that does not verify sends nothing;
+// each is told apart, to the model and on the audit trail: a cancel means
+// the person was not asked or did not answer (Claude Code run with -p
+// cancels every question), which is not a person saying no.
 
 const confirmKey = "confirm"
 
@@ -28,7 +31,9 @@ type confirmation int
 
 const (
 	confirmed   confirmation = iota // accepted, or nobody can be asked
-	declined                        // the human said no (or cancelled)
+	declined                        // the human said no
+	cancelled                       // the question was dismissed: the person was not asked, or did not answer
+	unanswered                      // the client came back without an answer to it
 	refused                         // the answer cannot be trusted, or the question not asked: the result says why
 	askingFirst                     // return ask as the result, and wait for the answer
 )
@@ -50,11 +55,18 @@ func confirmChange(ctx context.Context, d *Deps, message string) (confirmation, 
 			return refused, errorResult("The confirmation was refused: " + problem + ". Nothing was sent to Bitrix24; call the tool again without inputResponses and requestState to be asked anew.")
 		}
 		if answer == nil {
-			return refused, errorResult("The confirmation came back without the answer to \"" + confirmKey + "\"; nothing was sent to Bitrix24.")
+			return unanswered, nil
 		}
 		content, _ := answer.Content.(map[string]any)
-		if ok, _ := content["confirm"].(bool); answer.Action == mcp.ElicitationResponseActionAccept && ok {
-			return confirmed, nil
+		ok, _ := content["confirm"].(bool)
+		switch answer.Action {
+		case mcp.ElicitationResponseActionAccept:
+			if ok {
+				return confirmed, nil
+			}
+			return declined, nil // the person unticked "confirm"
+		case mcp.ElicitationResponseActionCancel:
+			return cancelled, nil
 		}
 		return declined, nil
 	}

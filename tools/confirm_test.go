@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -86,5 +87,43 @@ func TestConfirmationStateIsSigned(t *testing.T) {
 	res := modernCall(t, h, args, yes, state)
 	if res["isError"] == true || slices.Contains(h.portal.Members(4000), 1403) {
 		t.Fatalf("the state as issued: %v", res)
+	}
+}
+
+// Accept, decline, cancel and no answer are four outcomes: each with its
+// own word to the model and its own reason on the audit trail. A cancel
+// (claude -p cancels every question) says the person was not asked or did
+// not answer, and how to get the question shown; it never says they declined.
+func TestCancelIsNotADecline(t *testing.T) {
+	trail := filepath.Join(t.TempDir(), "audit.jsonl")
+	h := newHarness(t, func(c *app.Config) { c.Tools.EnableRemove = true; c.AuditLog = trail })
+	args := map[string]any{"chat_id": 4000, "user_ids": []int{1403}}
+	for _, tc := range []struct {
+		name      string
+		answer    map[string]any
+		want, not string
+		reason    string
+	}{
+		{"decline", map[string]any{"action": "decline"}, "declined by the user", "did not decline", "the confirmation was declined"},
+		{"unticked", map[string]any{"action": "accept", "content": map[string]any{"confirm": false}}, "declined by the user", "did not decline", "the confirmation was declined"},
+		{"cancel", map[string]any{"action": "cancel"}, "they did not decline", "declined by the user", "the confirmation was cancelled: nobody was asked, or nobody answered"},
+		{"no answer", nil, "without the answer", "declined by the user", "the confirmation came back without an answer"},
+	} {
+		state, _ := modernCall(t, h, args, nil, "")["requestState"].(string)
+		res := modernCall(t, h, args, tc.answer, state)
+		text := fmt.Sprint(res["content"])
+		if res["isError"] != true || !strings.Contains(text, tc.want) || strings.Contains(text, tc.not) || !strings.Contains(strings.ToLower(text), "nothing was sent") {
+			t.Errorf("%s: %s", tc.name, text)
+		}
+		if tc.name == "cancel" && (!strings.Contains(text, "claude -p") || !strings.Contains(text, "interactive client")) {
+			t.Errorf("a cancel does not say how to get the question shown: %s", text)
+		}
+		lines := readTrail(t, trail)
+		if last := lines[len(lines)-1]; last.Event != "refused" || last.Reason != tc.reason {
+			t.Errorf("%s: the trail says %q, want %q", tc.name, last.Reason, tc.reason)
+		}
+	}
+	if n := h.portal.Stats().DeleteUserCalls; n != 0 {
+		t.Fatalf("%d deletes without a confirmation", n)
 	}
 }

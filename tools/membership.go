@@ -70,21 +70,20 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 		return out, nil
 	}
 	if q := c.question(ctx, todo, names); q != "" {
-		switch answer, ask := confirmChange(ctx, d, q); answer {
-		case askingFirst:
+		answer, ask := confirmChange(ctx, d, q)
+		if answer == askingFirst {
 			return out, ask
-		case refused, declined:
-			entry.Event, entry.Outcome, entry.Reason = audit.Refused, "refused", "the confirmation was declined"
-			if answer == refused {
-				entry.Reason = "the confirmation did not verify"
-			}
+		}
+		if answer != confirmed {
+			why, told := notConfirmed(answer, c.verb, dialog)
+			entry.Event, entry.Outcome, entry.Reason = audit.Refused, "refused", why
 			if err := d.audit(ctx, entry); err != nil {
 				return out, auditFailed(err)
 			}
 			if ask != nil {
 				return out, ask
 			}
-			return out, errorResult(fmt.Sprintf("The %s for %s was declined by the user; nothing was sent to Bitrix24.", c.verb, dialog))
+			return out, errorResult(told)
 		}
 	}
 	progress := progressFrom(ctx)
@@ -150,6 +149,22 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 	}
 	out.lost = lost
 	return out, nil
+}
+
+// notConfirmed words a change the person did not confirm: the audit
+// trail's reason, and what the model is told. A cancel is not a decline:
+// nobody said no, and the model must not tell the person they did.
+func notConfirmed(answer confirmation, verb, dialog string) (reason, told string) {
+	switch answer {
+	case declined:
+		return "the confirmation was declined", fmt.Sprintf("The %s for %s was declined by the user; nothing was sent to Bitrix24.", verb, dialog)
+	case unanswered:
+		return "the confirmation came back without an answer", fmt.Sprintf("The %s for %s was not made: the client came back without the answer to the question (\"%s\"), so the user did not decline either; nothing was sent to Bitrix24. Call the tool again without inputResponses and requestState to be asked anew.", verb, dialog, confirmKey)
+	case cancelled:
+		return "the confirmation was cancelled: nobody was asked, or nobody answered", fmt.Sprintf("The %s for %s was not confirmed: the question to the user was cancelled, so the user was not asked or did not answer; they did not decline. Nothing was sent to Bitrix24. "+
+			"To get the question shown, make the change from an interactive client (a client run without a person, such as claude -p, cancels every question), or let the client answer such questions (in Claude Code, an Elicitation hook); do not tell the user they declined.", verb, dialog)
+	}
+	return "the confirmation did not verify", fmt.Sprintf("The %s for %s was not made: its confirmation did not verify; nothing was sent to Bitrix24.", verb, dialog)
 }
 
 // split reads the chat's membership and splits c.users into those to

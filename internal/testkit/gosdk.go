@@ -163,9 +163,9 @@ func GoSDKCell(t testing.TB, cs *sdk.ClientSession, asker *Asker, p *fakeportal.
 		text, data string
 	}{
 		{"find_chats", map[string]any{"query": "Sales"}, "\n2935 | chat2935 | Sales team | chat |", `"dialog_id":"chat2935"`},
-		{"find_users", map[string]any{"query": "Peterson"}, "\n99 | Catherine Peterson | user |", `"name":"Catherine Peterson"`},
+		{"find_users", map[string]any{"query": "Peterson"}, "\n99 | Catherine Peterson | user |", `[99,"Catherine Peterson","user",`},
 		{"get_chat", map[string]any{"dialog_id": "chat2935"}, "\nname: Sales team\n", `"name":"Sales team"`},
-		{"list_dialog_users", map[string]any{"dialog_id": "chat2935"}, "\n1269 | Alexander Smith | user |", `"name":"Alexander Smith"`},
+		{"list_dialog_users", map[string]any{"dialog_id": "chat2935"}, "\n1269 | Alexander Smith | user |", `[1269,"Alexander Smith","user",`},
 		{"add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019, 1271}}, "\nadded: 1019\nalready_members: 1271", `"already_members":[1271]`},
 		{"bot_chat_members", map[string]any{"chat_id": 2725}, "\nmember_ids: ", `"member_ids":[`},
 		{"get_bot_chat", map[string]any{"dialog_id": "chat5"}, "\nname: Support Chat\n", `"name":"Support Chat"`},
@@ -225,10 +225,11 @@ func GoSDKCell(t testing.TB, cs *sdk.ClientSession, asker *Asker, p *fakeportal.
 		check(err == nil && !res.IsError && asker.asked() == 0 && !slices.Contains(p.Members(4000), 1403), "removal unasked: %v %v", err, res)
 		return checks
 	}
-	for _, action := range []string{"decline", "cancel"} {
+	// A cancel is not a decline: the model is told the person did not decline.
+	for action, word := range map[string]string{"decline": "declined by the user", "cancel": "they did not decline"} {
 		n := asker.set(action)
 		res, err = call(ctx, "remove_chat_users", remove)
-		check(err == nil && res.IsError && strings.Contains(text(res), "declined") && asker.asked() == n+1, "%s: %v %v (asked %d)", action, err, res, asker.asked()-n)
+		check(err == nil && res.IsError && strings.Contains(text(res), word) && asker.asked() == n+1, "%s: %v %v (asked %d)", action, err, res, asker.asked()-n)
 		check(p.Stats().DeleteUserCalls == 0 && slices.Contains(p.Members(4000), 1403), "%s: the portal was written", action)
 	}
 	n := asker.set("accept")
