@@ -88,7 +88,7 @@ func Settings() []Setting {
 			func(c *Config) *int { return &c.Tools.ConfirmOver }),
 
 		number("max-result-chars", "BITRIX24_MAX_RESULT_CHARS", tools.DefaultMaxResultChars, 4000, 10000000,
-			"Most characters a tool result holds in each channel (text, and structured JSON); about 3 characters a token. Listings past it stop early with next_offset.",
+			"Most characters a tool result holds in each channel (text, and structured JSON); about 3.5 characters a token. Listings past it stop early with next_offset. Claude Code moves results over 50,000 characters out of the conversation: above that, the listing tools declare anthropic/maxResultSizeChars, and Claude Code's MAX_MCP_OUTPUT_TOKENS (25,000 tokens) must allow it too.",
 			func(c *Config) *int { return &c.Tools.MaxResultChars }),
 
 		// The portal's rate limit.

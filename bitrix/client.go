@@ -108,6 +108,10 @@ func (c *Client) String() string {
 	return fmt.Sprintf("bitrix.Client{endpoint: %s, auth: oauth}", c.oauth.endpointHost())
 }
 
+// Webhook reports whether the client calls with an inbound webhook (else
+// an OAuth pair).
+func (c *Client) Webhook() bool { return c.hook != nil }
+
 // Portal is the portal's host, for the audit trail.
 func (c *Client) Portal() string {
 	if c.hook != nil {

@@ -49,7 +49,8 @@ function checkAll(target, label) {
   assert.match(r.content[0].text, /\n2935 \| chat2935 \| Sales team \|/);
 
   r = call(target, 'find_users', { query: 'Peterson' });
-  assert.equal(r.structuredContent.users[0].id, 99);
+  assert.deepEqual(r.structuredContent.columns, ['id', 'name', 'type', 'flags', 'position']);
+  assert.equal(r.structuredContent.rows[0][0], 99);
   assert.match(r.content[0].text, /\n99 \| Catherine Peterson \|/);
 
   r = call(target, 'get_chat', { dialog_id: 'chat2935' });

@@ -184,7 +184,7 @@ func TestStdioDemoMode(t *testing.T) {
 	}
 	// Every user of a 4952-member chat does not fit one result: it says where to go on.
 	m = testkit.AsMap(t, s.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true}))
-	if n := len(m["users"].([]any)); n < 300 || n >= 4952 || m["truncated"] != true || m["next_offset"].(float64) != float64(n) {
+	if n := len(m["rows"].([]any)); n < 300 || n >= 4952 || m["truncated"] != true || m["next_offset"].(float64) != float64(n) {
 		t.Fatalf("demo: %d users, truncated %v, next_offset %v", n, m["truncated"], m["next_offset"])
 	}
 	checkStdout(t, s)

@@ -194,7 +194,7 @@ func TestUnsafeNumbersAndLongStrings(t *testing.T) {
 		testkit.Structured[map[string]any](t, h.call(t, "add_chat_users", json.RawMessage(args)))
 	}
 	out := testkit.Structured[map[string]any](t, h.call(t, "list_dialog_users", json.RawMessage(`{"dialog_id": "chat2935", "limit": 2e0, "offset": null}`)))
-	if len(out["users"].([]any)) != 2 {
+	if len(out["rows"].([]any)) != 2 {
 		t.Fatalf("limit 2e0: %v", out)
 	}
 }

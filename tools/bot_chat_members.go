@@ -38,6 +38,7 @@ Use it when working on behalf of the bot, or for a complete id list of a large c
 Example: {"chat_id": 2725}`,
 		readOnly:   true,
 		idempotent: true,
+		budgeted:   true,
 		openWorld:  true,
 		input:      BotChatMembersInput{},
 		output:     BotChatMembersOutput{},

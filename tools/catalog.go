@@ -83,6 +83,12 @@ func buildTool(sp spec, st Settings) (mcp.Tool, error) {
 	tool := mcp.NewToolWithRawSchema(sp.name, sp.description, in)
 	tool.Title = sp.title
 	tool.RawOutputSchema = out
+	if max := st.maxResultChars(); sp.budgeted && max > claudeCodeInlineChars {
+		// Claude Code moves a result over 50,000 characters out of the
+		// conversation into a file; a tool may say how large its results
+		// get, and it keeps them inline up to that.
+		tool.Meta = &mcp.Meta{AdditionalFields: map[string]any{"anthropic/maxResultSizeChars": max}}
+	}
 	tool.Annotations = mcp.ToolAnnotation{
 		Title:           sp.title,
 		ReadOnlyHint:    mcp.ToBoolPtr(sp.readOnly),
@@ -113,7 +119,7 @@ func handler(sp spec, args *argChecker, d *Deps) server.ToolHandlerFunc {
 		clean, problems := args.check(rawArguments(req))
 		if len(problems) == 0 {
 			d.Log.Debug("tool call", "tool", sp.name)
-			res, err := sp.run(withCall(ctx, req, clean), d, clean)
+			res, err := sp.run(withCall(ctx, d, req, clean), d, clean)
 			if err == nil {
 				return res, nil
 			}

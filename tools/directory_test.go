@@ -21,23 +21,23 @@ import (
 func TestFindUsers(t *testing.T) {
 	h := newHarness(t)
 	out := testkit.Structured[tools.FindUsersOutput](t, h.call(t, "find_users", map[string]any{"query": "Peterson"}))
-	if len(out.Users) != 1 || out.Users[0].ID != 99 || out.Source != "im.search.user.list" || out.Total != 1 {
+	if !slices.Equal(out.IDs(), []int{99}) || out.Source != "im.search.user.list" || out.Total != 1 {
 		t.Fatalf("%+v", out)
 	}
 	// Paging through a position.
 	out = testkit.Structured[tools.FindUsersOutput](t, h.call(t, "find_users", map[string]any{"query": "Sales Manager", "limit": 2}))
-	if len(out.Users) != 2 || out.NextOffset == nil || *out.NextOffset != 2 || out.Total < 3 {
+	if len(out.Rows) != 2 || out.NextOffset == nil || *out.NextOffset != 2 || out.Total < 3 {
 		t.Fatalf("page: %+v", out)
 	}
 	// Who are these ids?
 	out = testkit.Structured[tools.FindUsersOutput](t, h.call(t, "find_users", map[string]any{"ids": []int{1401, 99, 777777}}))
-	if !slices.Equal(userIDs(out.Users), []int{1401, 99}) || !slices.Equal(out.NotFound, []int{777777}) {
+	if !slices.Equal(out.IDs(), []int{1401, 99}) || !slices.Equal(out.NotFound, []int{777777}) {
 		t.Fatalf("ids: %+v", out)
 	}
 	// Filters through user.search: the sales managers of the Sales department.
 	out = testkit.Structured[tools.FindUsersOutput](t, h.call(t, "find_users", map[string]any{"department": "Sales", "position": "Sales Manager", "limit": 50}))
-	if out.Source != "user.search" || !slices.Contains(userIDs(out.Users), 1401) || !slices.Contains(userIDs(out.Users), 1402) || slices.Contains(userIDs(out.Users), 1403) {
-		t.Fatalf("filters: %v", userIDs(out.Users))
+	if out.Source != "user.search" || !slices.Contains(out.IDs(), 1401) || !slices.Contains(out.IDs(), 1402) || slices.Contains(out.IDs(), 1403) {
+		t.Fatalf("filters: %v", out.IDs())
 	}
 	// Bad combinations are refused with nothing sent.
 	h.portal.ResetStats()
@@ -225,10 +225,10 @@ func TestInviteWorkflowByNames(t *testing.T) {
 	var ids []int
 	for _, name := range []string{"Catherine Peterson", "Nina Novak", "Victor Lee"} {
 		found := testkit.Structured[tools.FindUsersOutput](t, h.call(t, "find_users", map[string]any{"query": name}))
-		if len(found.Users) != 1 {
+		if len(found.IDs()) != 1 {
 			t.Fatalf("%s: %+v", name, found)
 		}
-		ids = append(ids, found.Users[0].ID)
+		ids = append(ids, found.IDs()[0])
 	}
 	preview := testkit.Structured[tools.AddChatUsersOutput](t, h.call(t, "add_chat_users", map[string]any{"chat_id": chat, "user_ids": ids, "dry_run": true}))
 	if !slices.Equal(preview.Added, []int{1401, 1402}) || !slices.Equal(preview.AlreadyMembers, []int{99}) || h.portal.Stats().AddUserCalls != 0 {
@@ -240,7 +240,7 @@ func TestInviteWorkflowByNames(t *testing.T) {
 		t.Fatalf("added: %+v, members %v", added, members)
 	}
 	gone := testkit.Structured[tools.FindUsersOutput](t, h.call(t, "find_users", map[string]any{"query": "Kevin Moss"}))
-	removed := testkit.Structured[tools.RemoveChatUsersOutput](t, h.call(t, "remove_chat_users", map[string]any{"chat_id": chat, "user_ids": []int{gone.Users[0].ID}}))
+	removed := testkit.Structured[tools.RemoveChatUsersOutput](t, h.call(t, "remove_chat_users", map[string]any{"chat_id": chat, "user_ids": []int{gone.IDs()[0]}}))
 	if !slices.Equal(removed.Removed, []int{1403}) || slices.Contains(h.portal.Members(chat), 1403) {
 		t.Fatalf("removed: %+v", removed)
 	}
@@ -273,10 +273,18 @@ func TestFindUsersAsTheSearchAnswers(t *testing.T) {
 	// The second read is lost: activity and type stay unknown, never false.
 	h.portal.LoseAnswers("im.user.list.get", 100)
 	res = h.call(t, "find_users", map[string]any{"query": "Sales"})
-	raw, _ := json.Marshal(res.StructuredContent)
 	text := testkit.Text(res)
-	if res.IsError || strings.Contains(string(raw), `"active"`) || strings.Contains(string(raw), `"type"`) || strings.Contains(text, "inactive") {
-		t.Fatalf("unknown activity must not be stated:\n%s\n%s", raw, text)
+	for _, r := range testkit.Structured[tools.FindUsersOutput](t, res).Rows {
+		if r.Type != "" || strings.Contains(r.Flags, "inactive") {
+			t.Fatalf("unknown activity and type must not be stated: %+v", r)
+		}
+	}
+	if res.IsError || strings.Contains(text, "inactive") {
+		t.Fatalf("unknown activity must not be stated:\n%s", text)
+	}
+	res = h.call(t, "find_users", map[string]any{"query": "Sales", "fields": "full"})
+	if raw, _ := json.Marshal(res.StructuredContent); strings.Contains(string(raw), `"active"`) || strings.Contains(string(raw), `"type"`) {
+		t.Fatalf("unknown activity must not be stated:\n%s", raw)
 	}
 	if !strings.Contains(text, " | ? | ") {
 		t.Fatalf("an unknown type reads ?:\n%s", text)

@@ -42,6 +42,35 @@ var codeHints = map[string]string{
 	bitrix.CodeStateStore:         "The server's shared state store (Redis, BITRIX24_STATE_URL) does not answer, and calls fail rather than risk the portal's limit; try again when it is back, or tell the server's operator.",
 }
 
+// credentials is whose credentials a call runs with: the hints say what to
+// do in those words (a signed-in person cannot "use another webhook").
+type credentials int
+
+const (
+	viaWebhook  credentials = iota // the server's inbound webhook
+	viaOAuth                       // the server's OAuth pair (login, or configured tokens)
+	viaSignedIn                    // the caller's own sign-in (--auth bitrix24)
+)
+
+func credentialsOf(ctx context.Context, d *Deps) credentials {
+	switch c := d.client(ctx); {
+	case c != d.Client:
+		return viaSignedIn
+	case c.Webhook():
+		return viaWebhook
+	}
+	return viaOAuth
+}
+
+// oauthHints replace codeHints when the server calls with an OAuth pair.
+var oauthHints = map[string]string{
+	bitrix.CodeNoAuthFound:        "The OAuth access token is wrong or was revoked; sign the server in again (bitrix24-chat-mcp login) or configure fresh tokens.",
+	bitrix.CodeInsufficientScope:  "The OAuth application lacks a scope this tool needs (im for chats, imbot for bots); add it in the application's settings in Bitrix24 and sign the server in again.",
+	bitrix.CodeInvalidCredentials: "The Bitrix24 user the server is signed in as lacks permission for this; sign it in (bitrix24-chat-mcp login) as a user who has it.",
+	bitrix.CodeAccessError:        "The Bitrix24 user the server is signed in as has no access to this chat or may not change it; check that they are a member (and for adding, that the chat allows it).",
+	bitrix.CodeAccessDeniedExtend: "Only the chat's owner or managers may add participants to this chat; sign the server in (bitrix24-chat-mcp login) as one of them.",
+}
+
 // signedInHints replace codeHints when the caller signed in as themselves
 // (--auth bitrix24): then the credentials are theirs, not the server's.
 var signedInHints = map[string]string{
@@ -51,6 +80,17 @@ var signedInHints = map[string]string{
 	bitrix.CodeAccessError:        "You have no access to this chat in Bitrix24, or may not change it: you must be a member (and for adding, the chat must allow you to add).",
 	bitrix.CodeAccessDeniedExtend: "Only the chat's owner or managers may add participants to this chat; ask one of them.",
 	bitrix.CodeInsufficientScope:  "The server's Bitrix24 application lacks a scope this tool needs (im, imbot); tell the server's operator.",
+}
+
+// byCredentials are the hints for whose credentials the call runs with.
+func byCredentials(ctx context.Context) map[string]string {
+	switch callFrom(ctx).creds {
+	case viaSignedIn:
+		return signedInHints
+	case viaOAuth:
+		return oauthHints
+	}
+	return nil
 }
 
 // ErrorCodes are the Bitrix24 error codes the tools know: a fixed set, so
@@ -94,8 +134,8 @@ func bitrixErrorResult(ctx context.Context, err error, overrides map[string]stri
 	if hint == "" || systemAccessDenied(e) {
 		hint = codeHints[e.Code]
 	}
-	if _, signedIn := ctx.Value(clientKey{}).(*bitrix.Client); signedIn && signedInHints[e.Code] != "" {
-		hint = signedInHints[e.Code]
+	if h := byCredentials(ctx)[e.Code]; h != "" {
+		hint = h
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Bitrix24 error %s from %s", e.Code, e.Method)

@@ -24,12 +24,12 @@ type FindUsersInput struct {
 
 // FindUsersOutput is find_users' result.
 type FindUsersOutput struct {
-	Users      []DialogUser `json:"users" jsonschema:"required"`
-	Total      int          `json:"total" jsonschema:"required" jsonschema_description:"Matches in all (with ids: how many of them exist)."`
-	NextOffset *int         `json:"next_offset,omitempty" jsonschema_description:"Present only when more matches remain: pass it as offset."`
-	Truncated  bool         `json:"truncated" jsonschema:"required"`
-	NotFound   []int        `json:"not_found,omitzero" jsonschema_description:"With ids: the ids no user has."`
-	Source     string       `json:"source" jsonschema:"required,enum=im.search.user.list,enum=user.search,enum=im.user.list.get" jsonschema_description:"The Bitrix24 method that answered."`
+	UserListing
+	Total      int    `json:"total" jsonschema:"required" jsonschema_description:"Matches in all (with ids: how many of them exist)."`
+	NextOffset *int   `json:"next_offset,omitempty" jsonschema_description:"Present only when more matches remain: pass it as offset."`
+	Truncated  bool   `json:"truncated" jsonschema:"required"`
+	NotFound   []int  `json:"not_found,omitzero" jsonschema_description:"With ids: the ids no user has."`
+	Source     string `json:"source" jsonschema:"required,enum=im.search.user.list,enum=user.search,enum=im.user.list.get" jsonschema_description:"The Bitrix24 method that answered."`
 }
 
 func findUsersSpec() spec {
@@ -44,6 +44,7 @@ Pages hold up to 50 users; pass next_offset back as offset. Users come in the sa
 Example: {"query": "Peterson"}`,
 		readOnly:   true,
 		idempotent: true,
+		budgeted:   true,
 		openWorld:  true,
 		input:      FindUsersInput{},
 		output:     FindUsersOutput{},
@@ -66,7 +67,7 @@ func findUsers(ctx context.Context, d *Deps, in FindUsersInput) *mcp.CallToolRes
 		limit = 10
 	}
 	full := in.Fields == "full"
-	out := FindUsersOutput{Users: []DialogUser{}}
+	out := FindUsersOutput{}
 	var found []bitrix.DialogUser
 	switch {
 	case in.Query != "":
@@ -119,14 +120,15 @@ func findUsers(ctx context.Context, d *Deps, in FindUsersInput) *mcp.CallToolRes
 		all[i] = toDialogUser(raw, full)
 	}
 	var userLines []string
-	out.Users, userLines = withinBudget(d.maxResultChars(), all, userLine, userJSONLen)
-	if len(out.Users) < len(all) {
-		next := in.Offset + len(out.Users)
+	var kept int
+	out.UserListing, userLines, kept = listUsers(d.maxResultChars(), all, full)
+	if kept < len(all) {
+		next := in.Offset + kept
 		out.NextOffset = &next
 	}
 	lines := append([]string{usersHeader}, userLines...)
 	out.Truncated = out.NextOffset != nil
-	summary := fmt.Sprintf("%d user(s) found (%d in all, via %s)", len(out.Users), out.Total, out.Source)
+	summary := fmt.Sprintf("%d user(s) found (%d in all, via %s)", kept, out.Total, out.Source)
 	if out.NextOffset != nil {
 		summary += fmt.Sprintf("; more remain (next_offset %d)", *out.NextOffset)
 	}

@@ -25,12 +25,12 @@ type ListDialogUsersInput struct {
 
 // ListDialogUsersOutput is list_dialog_users' result.
 type ListDialogUsersOutput struct {
-	DialogID   string       `json:"dialog_id" jsonschema:"required"`
-	Total      int          `json:"total" jsonschema:"required" jsonschema_description:"Participants matching the filters (inactive users are never counted)."`
-	Users      []DialogUser `json:"users,omitzero" jsonschema_description:"The users, in join order; absent with fields=ids."`
-	UserIDs    []int        `json:"user_ids,omitzero" jsonschema_description:"With fields=ids only: the users' ids, in join order."`
-	NextOffset *int         `json:"next_offset,omitempty" jsonschema_description:"Present only when more users remain: pass it as offset."`
-	Truncated  bool         `json:"truncated" jsonschema:"required" jsonschema_description:"True when more users remain than this result holds (max_users, or the result size budget)."`
+	DialogID string `json:"dialog_id" jsonschema:"required"`
+	Total    int    `json:"total" jsonschema:"required" jsonschema_description:"Participants matching the filters (inactive users are never counted)."`
+	UserListing
+	UserIDs    []int `json:"user_ids,omitzero" jsonschema_description:"With fields=ids only: the users' ids, in join order."`
+	NextOffset *int  `json:"next_offset,omitempty" jsonschema_description:"Present only when more users remain: pass it as offset."`
+	Truncated  bool  `json:"truncated" jsonschema:"required" jsonschema_description:"True when more users remain than this result holds (max_users, or the result size budget)."`
 }
 
 func listDialogUsersSpec() spec {
@@ -41,13 +41,14 @@ func listDialogUsersSpec() spec {
 
 Use it to answer "who is in this chat?", to check membership before inviting people, or to find a user's id by name. Dismissed users are never listed.
 Pages hold up to 200 users in join order; pass next_offset back as offset, or set all=true to read every page up to max_users in as few requests as possible.
-Results are compact by default (no e-mail, phones or avatars); ask for fields="full" only when those are needed, and fields="ids" for just the ids (every member of a 5000-member chat in one call).
+Results are compact by default (no e-mail, phones or avatars): a table, columns named once and each user a row [id, name, type, flags, position]; ask for fields="full" (each user an object with every field) only when those are needed, and fields="ids" for just the ids (every member of a 5000-member chat in one call).
 A result never exceeds the server's size budget: when more users would not fit, it stops early with truncated=true and next_offset.
 The text content lists the users one a line: id | name | type | flags | position.
 
 Example: {"dialog_id": "chat2935", "skip_external": true, "limit": 20}`,
 		readOnly:   true,
 		idempotent: true,
+		budgeted:   true,
 		openWorld:  true,
 		input:      ListDialogUsersInput{},
 		output:     ListDialogUsersOutput{},
@@ -108,8 +109,7 @@ func listDialogUsers(ctx context.Context, d *Deps, in ListDialogUsersInput) *mcp
 			all[i] = toDialogUser(raw, in.Fields == "full")
 		}
 		var userLines []string
-		out.Users, userLines = withinBudget(max, all, userLine, userJSONLen)
-		kept = len(out.Users)
+		out.UserListing, userLines, kept = listUsers(max, all, in.Fields == "full")
 		lines = append(append(lines, usersHeader), userLines...)
 	}
 	overBudget := kept < len(users)

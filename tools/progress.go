@@ -14,12 +14,13 @@ type callKey struct{}
 // call is the call being handled: the request (its progress token, the
 // answers to any input the tool asked for) and its validated arguments.
 type call struct {
-	req  mcp.CallToolRequest
-	args []byte
+	req   mcp.CallToolRequest
+	args  []byte
+	creds credentials // whose credentials the call runs with
 }
 
-func withCall(ctx context.Context, req mcp.CallToolRequest, args []byte) context.Context {
-	return context.WithValue(ctx, callKey{}, call{req, args})
+func withCall(ctx context.Context, d *Deps, req mcp.CallToolRequest, args []byte) context.Context {
+	return context.WithValue(ctx, callKey{}, call{req, args, credentialsOf(ctx, d)})
 }
 
 func callFrom(ctx context.Context) call {

@@ -73,7 +73,7 @@ func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp
 					failed[id] = "Bitrix24's answer was lost (" + describeErr(err) + ")"
 					continue
 				}
-				failed[id] = removalReason(err)
+				failed[id] = removalReason(ctx, err)
 				if e, ok := bitrix.AsError(err); ok && e.Code == bitrix.CodeAccessDeniedKick {
 					// The same refusal awaits the rest: do not send them.
 					for _, rest := range todo[i+1:] {
@@ -93,14 +93,16 @@ func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp
 	return dataResult(out, removeSummary(out), removeData(out))
 }
 
-func removalReason(err error) string {
+func removalReason(ctx context.Context, err error) string {
 	e, ok := bitrix.AsError(err)
 	if !ok {
 		return describeErr(err)
 	}
 	switch e.Code {
 	case bitrix.CodeAccessDeniedKick:
-		return "ACCESS_DENIED_KICK: only the chat's owner and managers may remove others; use a webhook of one of them"
+		return "ACCESS_DENIED_KICK: only the chat's owner and managers may remove others; " + map[credentials]string{
+			viaWebhook: "use a webhook of one of them", viaOAuth: "sign the server in (bitrix24-chat-mcp login) as one of them",
+			viaSignedIn: "ask one of them"}[callFrom(ctx).creds]
 	case bitrix.CodeAccessError:
 		return "ACCESS_ERROR: " + e.Description + " (the general chat, or a chat that does not allow removals)"
 	case "USER_NOT_FOUND":

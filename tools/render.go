@@ -25,36 +25,29 @@ import (
 // usersHeader introduces rendered users.
 const usersHeader = "users (id | name | type | flags | position):"
 
-// userLine renders one user on one line.
-func userLine(u DialogUser) string {
-	var flags []string
-	if u.Bot {
-		flags = append(flags, "bot")
-	}
-	if u.Extranet {
-		flags = append(flags, "extranet")
-	}
-	if u.Active != nil && !*u.Active {
-		flags = append(flags, "inactive")
-	}
-	if u.ExternalAuthID != "" {
-		flags = append(flags, "ext="+u.ExternalAuthID)
-	}
+// rowLine renders a compact user on one line.
+func rowLine(r UserRow) string {
 	var b strings.Builder
-	b.WriteString(strconv.Itoa(u.ID))
+	b.WriteString(strconv.Itoa(r.ID))
 	b.WriteString(" | ")
-	b.WriteString(cell(u.Name))
+	b.WriteString(cell(r.Name))
 	b.WriteString(" | ")
-	b.WriteString(orUnknown(cell(u.Type)))
+	b.WriteString(orUnknown(cell(r.Type)))
 	b.WriteString(" | ")
-	b.WriteString(orDash(strings.Join(flags, ",")))
+	b.WriteString(orDash(r.Flags))
 	b.WriteString(" | ")
-	b.WriteString(orDash(cell(u.WorkPosition)))
-	if d := u.UserDetails; d != nil {
-		b.WriteString(" | ")
-		b.WriteString(detailsText(d))
-	}
+	b.WriteString(orDash(cell(r.Position)))
 	return b.String()
+}
+
+// userLine renders one user on one line: the compact cells, then with
+// fields=full the details.
+func userLine(u DialogUser) string {
+	line := rowLine(toUserRow(u))
+	if d := u.UserDetails; d != nil {
+		line += " | " + detailsText(d)
+	}
+	return line
 }
 
 // detailsText renders the fields=full extras as key=value pairs, leaving out
@@ -191,20 +184,28 @@ func orDash(s string) string {
 	return s
 }
 
-// DefaultMaxResultChars is BITRIX24_MAX_RESULT_CHARS' default: about 20k
-// tokens, under Claude Code's 25k-token cap on a tool's output.
-const DefaultMaxResultChars = 60000
+// DefaultMaxResultChars is BITRIX24_MAX_RESULT_CHARS' default: Claude Code
+// moves a result over 50,000 characters out of the conversation into a
+// file (unless the tool declares more, see inlineResultChars), and cuts one
+// over 25,000 tokens; 40,000 characters is about 11,000 tokens.
+const DefaultMaxResultChars = 40000
 
 // budgetReserve leaves room in a result for the summary and fixed fields.
 const budgetReserve = 1000
 
+// claudeCodeInlineChars is the largest result Claude Code keeps in the
+// conversation unless the tool declares more (anthropic/maxResultSizeChars).
+const claudeCodeInlineChars = 50000
+
 // maxResultChars is the effective BITRIX24_MAX_RESULT_CHARS.
-func (d *Deps) maxResultChars() int {
-	if d.Settings.MaxResultChars <= 0 {
+func (st Settings) maxResultChars() int {
+	if st.MaxResultChars <= 0 {
 		return DefaultMaxResultChars
 	}
-	return d.Settings.MaxResultChars
+	return st.MaxResultChars
 }
+
+func (d *Deps) maxResultChars() int { return d.Settings.maxResultChars() }
 
 // withinBudget is the one loop that keeps a listing within
 // BITRIX24_MAX_RESULT_CHARS in each channel: the text, and

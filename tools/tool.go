@@ -128,6 +128,7 @@ type spec struct {
 	output      any                 // zero value of the output type
 	paramHints  map[string]string   // parameter -> how to fix a bad value
 	capsUserIDs bool                // user_ids is capped at Settings.MaxInvite (served as maxItems)
+	budgeted    bool                // results grow to Settings.MaxResultChars (listings)
 	enabled     func(Settings) bool // nil: always registered (read-only mode still hides writes)
 	run         func(ctx context.Context, d *Deps, args []byte) (*mcp.CallToolResult, error)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,39 +19,32 @@ import (
 	"github.com/bitrix24-chat-mcp/bitrix24-chat-mcp/tools"
 )
 
-func userIDs(users []tools.DialogUser) []int {
-	out := make([]int, len(users))
-	for i, u := range users {
-		out[i] = u.ID
-	}
-	return out
-}
-
 func TestListDialogUsers(t *testing.T) {
 	h := newHarness(t)
 	out := testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "skip_external": true}))
-	if out.Total != 3 || !slices.Equal(userIDs(out.Users), []int{1269, 99, 1271}) || out.Truncated || out.NextOffset != nil {
+	if out.Total != 3 || !slices.Equal(out.IDs(), []int{1269, 99, 1271}) || out.Truncated || out.NextOffset != nil {
 		t.Fatalf("%+v", out)
 	}
-	u := out.Users[0]
-	if u.UserDetails != nil || u.WorkPosition != "Sales Department Head" || u.Name != "Alexander Smith" {
-		t.Fatalf("compact user: %+v", u)
+	u := out.Rows[0]
+	if out.Users != nil || !slices.Equal(out.Columns, []string{"id", "name", "type", "flags", "position"}) ||
+		u != (tools.UserRow{ID: 1269, Name: "Alexander Smith", Type: "user", Flags: "ext=socservices", Position: "Sales Department Head"}) {
+		t.Fatalf("compact user: %+v %v", u, out.Columns)
 	}
 
 	// Paging by hand: next_offset continues where the page ended.
 	out = testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "limit": 2}))
-	if len(out.Users) != 2 || out.NextOffset == nil || *out.NextOffset != 2 || !out.Truncated || out.Total != 5 {
+	if len(out.Rows) != 2 || out.NextOffset == nil || *out.NextOffset != 2 || !out.Truncated || out.Total != 5 {
 		t.Fatalf("page: %+v", out)
 	}
 	out = testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "limit": 2, "offset": 4}))
-	if len(out.Users) != 1 || out.NextOffset != nil || out.Truncated {
+	if len(out.Rows) != 1 || out.NextOffset != nil || out.Truncated {
 		t.Fatalf("last page: %+v", out)
 	}
 
 	// Full fields: false-for-unset comes back as null, phones as an object.
 	out = testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat2935", "fields": "full", "limit": 1}))
 	d := out.Users[0].UserDetails
-	if d == nil || d.Idle != nil || d.Phones == nil || d.Phones.PersonalMobile != "+19165554419" || d.Email == nil {
+	if out.Rows != nil || d == nil || d.Idle != nil || d.Phones == nil || d.Phones.PersonalMobile != "+19165554419" || d.Email == nil {
 		t.Fatalf("full: %+v", d)
 	}
 }
@@ -62,26 +56,26 @@ func TestListDialogUsersAll(t *testing.T) {
 	h.portal.ResetStats()
 	out := testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 10000}))
 	// 5000 generated + owner + bot, less 50 dismissed.
-	if len(out.Users) != 4952 || out.Total != 4952 || out.Truncated {
-		t.Fatalf("got %d of %d, truncated=%v", len(out.Users), out.Total, out.Truncated)
+	if len(out.Rows) != 4952 || out.Total != 4952 || out.Truncated {
+		t.Fatalf("got %d of %d, truncated=%v", len(out.Rows), out.Total, out.Truncated)
 	}
 	if st := h.portal.Stats(); st.Requests != 2 { // 1 + ceil((4952-200)/10000)
 		t.Fatalf("%d requests for 4952 users", st.Requests)
 	}
 	out = testkit.Structured[tools.ListDialogUsersOutput](t, h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9002", "all": true, "max_users": 450}))
-	if len(out.Users) != 450 || !out.Truncated || out.NextOffset == nil || *out.NextOffset != 450 {
-		t.Fatalf("max_users: %d truncated=%v next=%v", len(out.Users), out.Truncated, out.NextOffset)
+	if len(out.Rows) != 450 || !out.Truncated || out.NextOffset == nil || *out.NextOffset != 450 {
+		t.Fatalf("max_users: %d truncated=%v next=%v", len(out.Rows), out.Truncated, out.NextOffset)
 	}
 	seen := map[int]bool{}
-	for _, u := range out.Users {
-		if seen[u.ID] {
-			t.Fatalf("user %d twice", u.ID)
+	for _, id := range out.IDs() {
+		if seen[id] {
+			t.Fatalf("user %d twice", id)
 		}
-		seen[u.ID] = true
+		seen[id] = true
 	}
 }
 
-// With default settings no result passes BITRIX24_MAX_RESULT_CHARS (60,000)
+// With default settings no result passes BITRIX24_MAX_RESULT_CHARS (40,000)
 // in either channel: a listing stops early and says where to go on, and
 // fields=ids carries every id of a 2,600-member chat within 20,000.
 func TestResultBudget(t *testing.T) {
@@ -98,8 +92,8 @@ func TestResultBudget(t *testing.T) {
 		res := h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9003", "all": true, "offset": offset})
 		out := testkit.Structured[tools.ListDialogUsersOutput](t, res)
 		text, structured := sizes(res)
-		t.Logf("all from offset %d: %d users, %d text and %d structured characters", offset, len(out.Users), text, structured)
-		if text > 60000 || structured > 60000 {
+		t.Logf("all from offset %d: %d users, %d text and %d structured characters", offset, len(out.Rows), text, structured)
+		if text > tools.DefaultMaxResultChars || structured > tools.DefaultMaxResultChars {
 			t.Fatalf("offset %d: %d text and %d structured characters", offset, text, structured)
 		}
 		lines := map[string]bool{}
@@ -108,7 +102,7 @@ func TestResultBudget(t *testing.T) {
 			name, _, _ := strings.Cut(rest, " | ")
 			lines[id+" | "+name] = true
 		}
-		for _, u := range out.Users {
+		for _, u := range out.Rows {
 			ids = append(ids, u.ID)
 			// A client that reads only the text finds every id and name.
 			if !lines[fmt.Sprintf("%d | %s", u.ID, u.Name)] {
@@ -132,7 +126,7 @@ func TestResultBudget(t *testing.T) {
 	res := h.call(t, "list_dialog_users", map[string]any{"dialog_id": "chat9003", "all": true, "fields": "ids"})
 	out := testkit.Structured[tools.ListDialogUsersOutput](t, res)
 	text, structured := sizes(res)
-	if len(out.UserIDs) != 2602 || out.Truncated || out.Users != nil || text > 20000 || structured > 20000 {
+	if len(out.UserIDs) != 2602 || out.Truncated || out.Rows != nil || out.Users != nil || text > 20000 || structured > 20000 {
 		t.Fatalf("ids: %d ids, truncated=%v, %d text and %d structured characters", len(out.UserIDs), out.Truncated, text, structured)
 	}
 	t.Logf("fields=ids on 2602 members: %d text and %d structured characters", text, structured)
@@ -418,5 +412,80 @@ func TestChatSummaries(t *testing.T) {
 		if strings.Contains(first, "chat chat") || !strings.Contains(first, "(type chat)") {
 			t.Fatalf("%s: %q", tool, first)
 		}
+	}
+}
+
+// Claude Code keeps a tool's result in the conversation up to 50,000
+// characters, or up to what the tool declares in its _meta
+// (anthropic/maxResultSizeChars). With the default budget nothing reaches
+// 50,000 and nothing is declared; with a raised one the listing tools
+// declare it, and no result passes what they declare.
+func TestClaudeCodeKeepsResultsInline(t *testing.T) {
+	t.Parallel()
+	largest := func(h *harness) (biggest int) {
+		for _, args := range []map[string]any{
+			{"dialog_id": "chat9002", "all": true, "max_users": 10000},
+			{"dialog_id": "chat9002", "all": true, "max_users": 10000, "fields": "full"},
+			{"dialog_id": "chat9002", "all": true, "fields": "ids"},
+		} {
+			res := h.call(t, "list_dialog_users", args)
+			raw, _ := json.Marshal(res.StructuredContent)
+			biggest = max(biggest, len(raw), len(testkit.Text(res)))
+		}
+		return biggest
+	}
+	declared := func(h *harness) map[string]int {
+		list, err := h.client.ListTools(context.Background(), mcp.ListToolsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, tool := range list.Tools {
+			if tool.Meta != nil {
+				if v, ok := tool.Meta.AdditionalFields["anthropic/maxResultSizeChars"].(float64); ok {
+					out[tool.Name] = int(v)
+				}
+			}
+		}
+		return out
+	}
+	h := newHarness(t)
+	if got := largest(h); got > tools.DefaultMaxResultChars || got >= 50000 {
+		t.Errorf("with the default budget the largest result is %d characters", got)
+	}
+	if d := declared(h); len(d) != 0 {
+		t.Errorf("with the default budget, declared %v", d)
+	}
+	raised := newHarness(t, func(c *app.Config) { c.Tools.MaxResultChars = 150000 })
+	d := declared(raised)
+	if len(d) != 3 || d["list_dialog_users"] != 150000 || d["find_users"] != 150000 || d["bot_chat_members"] != 150000 {
+		t.Errorf("with BITRIX24_MAX_RESULT_CHARS=150000, declared %v", d)
+	}
+	if got := largest(raised); got > d["list_dialog_users"] || got < 100000 {
+		t.Errorf("the largest result with 150000 allowed: %d characters (declared %d)", got, d["list_dialog_users"])
+	} else {
+		t.Logf("largest result with BITRIX24_MAX_RESULT_CHARS=150000: %d characters, declared %d", got, d["list_dialog_users"])
+	}
+}
+
+// A hint speaks to whose credentials the server calls with: a webhook's
+// user is told to use another webhook, an OAuth-signed server to sign in
+// as someone else (a signed-in person is told to ask someone: package auth).
+func TestHintsSpeakToTheCredentials(t *testing.T) {
+	t.Parallel()
+	webhook := newHarness(t)
+	testkit.WantToolError(t, webhook.call(t, "add_chat_users", map[string]any{"chat_id": 74, "user_ids": []int{1019}}), "ACCESS_DENIED_EXTEND", "use a webhook of one of them")
+	oauth := newHarness(t, func(c *app.Config) {
+		p := webhook.portal
+		access, refresh := p.Tokens()
+		f := p.Fixture()
+		c.Bitrix.WebhookURL = ""
+		c.Bitrix.OAuth = &bitrix.OAuthConfig{ClientEndpoint: p.ClientEndpoint(), AccessToken: bitrix.Secret(access), RefreshToken: bitrix.Secret(refresh),
+			ClientID: f.OAuth.ClientID, ClientSecret: bitrix.Secret(f.OAuth.ClientSecret), TokenURL: p.TokenURL(), TokenFile: filepath.Join(t.TempDir(), "tokens.json")}
+	})
+	res := oauth.call(t, "add_chat_users", map[string]any{"chat_id": 74, "user_ids": []int{1019}})
+	testkit.WantToolError(t, res, "ACCESS_DENIED_EXTEND", "sign the server in (bitrix24-chat-mcp login) as one of them")
+	if strings.Contains(testkit.Text(res), "webhook") {
+		t.Errorf("an OAuth-signed server is told about webhooks: %s", testkit.Text(res))
 	}
 }

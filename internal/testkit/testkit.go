@@ -276,7 +276,7 @@ func AsMap(t testing.TB, res *mcp.CallToolResult) map[string]any {
 func ExerciseTools(t testing.TB, call func(name string, args map[string]any) *mcp.CallToolResult, p *fakeportal.Portal) {
 	t.Helper()
 	m := AsMap(t, call("list_dialog_users", map[string]any{"dialog_id": "chat2935", "skip_external": true}))
-	if m["total"].(float64) != 3 || len(m["users"].([]any)) != 3 {
+	if m["total"].(float64) != 3 || len(m["rows"].([]any)) != 3 {
 		t.Fatalf("list_dialog_users: %v", m)
 	}
 	m = AsMap(t, call("add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019, 1271, 424242}}))
@@ -336,9 +336,9 @@ func CheckEveryTool(t testing.TB, c *client.Client, version string) {
 		text, data string // in the text; in the JSON of structuredContent
 	}{
 		{"find_chats", map[string]any{"query": "Sales"}, "\n2935 | chat2935 | Sales team | chat |", `"dialog_id":"chat2935"`},
-		{"find_users", map[string]any{"query": "Peterson"}, "\n99 | Catherine Peterson | user |", `"name":"Catherine Peterson"`},
+		{"find_users", map[string]any{"query": "Peterson"}, "\n99 | Catherine Peterson | user |", `[99,"Catherine Peterson","user",`},
 		{"get_chat", map[string]any{"dialog_id": "chat2935"}, "\nname: Sales team\n", `"name":"Sales team"`},
-		{"list_dialog_users", map[string]any{"dialog_id": "chat2935"}, "\n1269 | Alexander Smith | user |", `"name":"Alexander Smith"`},
+		{"list_dialog_users", map[string]any{"dialog_id": "chat2935"}, "\n1269 | Alexander Smith | user |", `[1269,"Alexander Smith","user",`},
 		{"add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019, 1271}, "dry_run": true}, "\nadded: 1019\nalready_members: 1271", `"already_members":[1271]`},
 		{"bot_chat_members", map[string]any{"chat_id": 2725}, "\nmember_ids: ", `"member_ids":[`},
 		{"get_bot_chat", map[string]any{"dialog_id": "chat5"}, "\nname: Support Chat\n", `"name":"Support Chat"`},
