@@ -2,6 +2,7 @@ package transport
 
 import (
 	"crypto/subtle"
+	"encoding/json"
 	"net/http"
 	"strings"
 )
@@ -45,3 +46,17 @@ func bearerMatches(header string, token []byte) bool {
 
 // isProbe: the liveness and readiness probes, which answer without a token.
 func isProbe(r *http.Request) bool { return r.URL.Path == "/healthz" || r.URL.Path == "/readyz" }
+
+// takesAToken answers a client that tries to sign in (dynamic client
+// registration) to a server that takes a bearer token: it names what to
+// send, where a client shows the error (Claude Code: "Dynamic Client
+// Registration rejected (HTTP 400): ...").
+func (h *HTTP) takesAToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusBadRequest)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]string{"error": "invalid_request",
+		"error_description": "this server does not sign people in: it takes the bearer token its operator set (MCP_AUTH_TOKEN). Add an Authorization header with the word Bearer and that token to this server's entry (claude mcp add ... --header)"})
+}

@@ -118,6 +118,11 @@ func NewHTTP(a *app.App, logger *slog.Logger) *HTTP {
 		// A bearer token is the proof here (no cookie): no JSON body needed.
 		mux.Handle("/signout", h.draining(h.hostCheck(h.origin(h.auth(http.HandlerFunc(a.Auth.SignOut))))))
 	}
+	if a.Auth == nil && cfg.AuthToken != "" {
+		// A client that meets the 401 without a token looks for sign-in and
+		// falls back to registering at /register: say what to send instead.
+		mux.Handle("/register", h.draining(h.hostCheck(http.HandlerFunc(h.takesAToken))))
+	}
 	mux.Handle("/healthz", guard(http.HandlerFunc(h.healthz)))
 	mux.Handle("/readyz", guard(http.HandlerFunc(h.readyz)))
 	if a.Metrics != nil {

@@ -612,3 +612,20 @@ func TestReadinessProbesThePortal(t *testing.T) {
 		t.Fatalf("unreachable portal: %d %s", resp.StatusCode, body)
 	}
 }
+
+// A client that meets the 401 without a token and tries to sign in (it
+// registers at /register, as Claude Code does) is told what to send.
+func TestTokenServerSaysWhatToSend(t *testing.T) {
+	t.Parallel()
+	p := portaltest.Start(t, nil)
+	ns := startNetwork(t, p, nil)
+	resp := request(t, "POST", ns.url+"/register", map[string]string{"Content-Type": "application/json"}, `{"redirect_uris":["http://localhost:1/cb"]}`)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "MCP_AUTH_TOKEN") || !strings.Contains(string(body), "Authorization header") {
+		t.Errorf("/register on a token server: %d %s", resp.StatusCode, body)
+	}
+	open := startNetwork(t, p, map[string]string{"MCP_AUTH_TOKEN": ""})
+	if resp := request(t, "POST", open.url+"/register", map[string]string{"Content-Type": "application/json"}, `{}`); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/register on a server without a token: %d", resp.StatusCode)
+	}
+}
