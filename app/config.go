@@ -195,18 +195,29 @@ func (c *Config) resolveSignIn() error {
 
 // readKeyFile reads MCP_STATE_KEY_FILE, refusing one others may read.
 func readKeyFile(path string) ([]byte, error) {
+	raw, err := readSecretFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return state.ParseKey(raw)
+}
+
+// readSecretFile reads a file holding a secret (a key, a webhook URL),
+// refusing one others may read, as the token file's rule does (Windows
+// files carry ACLs, not a mode).
+func readSecretFile(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
+		return "", fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
 	}
-	if bitrix.ReadableByOthers(fi) { // the token file's rule (Windows files carry ACLs, not a mode)
-		return nil, fmt.Errorf("%s can be read by other users (mode %04o): run chmod 600 %s", path, fi.Mode().Perm(), path)
+	if bitrix.ReadableByOthers(fi) {
+		return "", fmt.Errorf("%s can be read by other users (mode %04o): run chmod 600 %s", path, fi.Mode().Perm(), path)
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
+		return "", fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
 	}
-	return state.ParseKey(string(raw))
+	return strings.TrimSpace(string(raw)), nil
 }
 
 // resolveCredentials picks the webhook or OAuth from what was set.

@@ -234,3 +234,23 @@ func TestSignInSettings(t *testing.T) {
 		t.Errorf("a private key file: %v", err)
 	}
 }
+
+// The webhook URL may come from a file only its owner reads, so a client's
+// configuration (which claude mcp get prints) holds only the path.
+func TestWebhookURLFile(t *testing.T) {
+	hook := "https://team.bitrix24.com/rest/1/secretcode123/"
+	file := filepath.Join(t.TempDir(), "webhook")
+	_ = os.WriteFile(file, []byte(hook+"\n"), 0o644)
+	var ue *UsageError
+	if _, err := load(t, map[string]string{"BITRIX24_WEBHOOK_URL_FILE": file}); !errors.As(err, &ue) || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "secretcode") {
+		t.Errorf("a webhook file others may read: %v", err)
+	}
+	_ = os.Chmod(file, 0o600)
+	if _, err := load(t, map[string]string{"BITRIX24_WEBHOOK_URL_FILE": file, "BITRIX24_WEBHOOK_URL": hook}); !errors.As(err, &ue) || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("both ways: %v", err)
+	}
+	cfg, err := load(t, map[string]string{"BITRIX24_WEBHOOK_URL_FILE": file})
+	if err != nil || cfg.Bitrix.WebhookURL.Reveal() != hook {
+		t.Errorf("a private webhook file: %v", err)
+	}
+}

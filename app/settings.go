@@ -47,6 +47,19 @@ func Settings() []Setting {
 		// Credentials: a webhook, or OAuth.
 		secret("BITRIX24_WEBHOOK_URL", "Inbound webhook URL https://PORTAL/rest/USER_ID/CODE/ (scopes: im; imbot for the bot tools).",
 			func(c *Config) *bitrix.Secret { return &c.webhook }),
+		{Flag: "webhook-url-file", Env: "BITRIX24_WEBHOOK_URL_FILE", Kind: KindString,
+			Help: "A file (readable by its owner only) holding BITRIX24_WEBHOOK_URL, instead of the variable: an MCP client's configuration (claude mcp get shows -e values) then holds only the path.",
+			set: func(c *Config, raw string) error {
+				if raw == "" {
+					return nil
+				}
+				if c.webhook != "" {
+					return fmt.Errorf("set BITRIX24_WEBHOOK_URL or BITRIX24_WEBHOOK_URL_FILE, not both")
+				}
+				url, err := readSecretFile(raw)
+				c.webhook = bitrix.Secret(url)
+				return err
+			}},
 		text("", "BITRIX24_PORTAL_URL", "", "The portal, https://PORTAL: the same as BITRIX24_CLIENT_ENDPOINT=https://PORTAL/rest/ (sign-in names the portal this way).",
 			func(c *Config) *string { return &c.portalURL }),
 		text("", "BITRIX24_CLIENT_ENDPOINT", "", "OAuth instead of a webhook: the portal's REST endpoint, https://PORTAL/rest/.",
