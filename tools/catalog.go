@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -78,6 +79,9 @@ func buildTool(sp spec, st Settings) (mcp.Tool, error) {
 			return mcp.Tool{}, fmt.Errorf("tools: schema for %s: %w", sp.name, err)
 		}
 	}
+	// The committed schemas are indented for reading; served compact, once,
+	// rather than compacted on every tools/list.
+	in, out = compact(in), compact(out)
 	// NewToolWithRawSchema: NewTool would also set InputSchema, and a tool
 	// with both makes tools/list fail for the whole server.
 	tool := mcp.NewToolWithRawSchema(sp.name, sp.description, in)
@@ -97,6 +101,14 @@ func buildTool(sp spec, st Settings) (mcp.Tool, error) {
 		OpenWorldHint:   mcp.ToBoolPtr(sp.openWorld),
 	}
 	return tool, nil
+}
+
+func compact(schema []byte) []byte {
+	var b bytes.Buffer
+	if json.Compact(&b, schema) != nil {
+		return schema
+	}
+	return b.Bytes()
 }
 
 func withMaxItems(schema []byte, param string, n int) ([]byte, error) {

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
-	"github.com/invopop/jsonschema"
 )
 
 // How users travel in the structured channel, which is what Claude Code
@@ -34,7 +32,13 @@ func (l UserListing) IDs() []int {
 }
 
 // userColumns names a UserRow's cells.
-var userColumns = []string{"id", "name", "type", "flags", "position"}
+var userColumns = func() []string {
+	var names []string
+	for _, c := range UserRowCells {
+		names = append(names, c[0])
+	}
+	return names
+}()
 
 // UserRow is one compact user: [id, name, type, flags, position].
 type UserRow struct {
@@ -62,21 +66,9 @@ func (r *UserRow) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// JSONSchema describes a row for the output schema: five cells, typed in
-// order (prefixItems); a validator that predates prefixItems still checks
-// the count and that each cell is a number or a string.
-func (UserRow) JSONSchema() *jsonschema.Schema {
-	five := uint64(5)
-	cell := func(t, d string) *jsonschema.Schema { return &jsonschema.Schema{Type: t, Description: d} }
-	return &jsonschema.Schema{
-		Type:        "array",
-		Description: "[id, name, type, flags, position]",
-		MinItems:    &five,
-		MaxItems:    &five,
-		PrefixItems: []*jsonschema.Schema{cell("integer", "id"), cell("string", "name"), cell("string", "type"), cell("string", "flags"), cell("string", "position")},
-		Items:       &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "integer"}, {Type: "string"}}},
-	}
-}
+// UserRowCells are a row's cells, in order, with their JSON types: the
+// output schema describes a row from them (internal/gen/genschemas).
+var UserRowCells = [][2]string{{"id", "integer"}, {"name", "string"}, {"type", "string"}, {"flags", "string"}, {"position", "string"}}
 
 func toUserRow(u DialogUser) UserRow {
 	return UserRow{ID: u.ID, Name: u.Name, Type: u.Type, Flags: strings.Join(userFlags(u), ","), Position: u.WorkPosition}

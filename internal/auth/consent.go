@@ -3,6 +3,7 @@ package auth
 import (
 	"html/template"
 	"net/http"
+	"sync"
 )
 
 // The consent page names the client and what it may do before anyone is
@@ -11,7 +12,10 @@ import (
 // confused deputy). Hosts are shown in ASCII, and an internationalised one
 // is said to be so: a look-alike name cannot pass for another.
 
-var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
+// Parsed when first needed: a stdio server, which never shows it, does not
+// pay for it at start-up.
+var consentTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("consent").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Allow {{.Client}}?</title>
 <style>body{font:16px system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em}button{font-size:1em;padding:.5em 1.5em;margin-right:1em}.muted{color:#555}.warn{color:#a40}</style>
@@ -27,6 +31,7 @@ var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 <button name="decision" value="allow" type="submit">Allow and sign in with Bitrix24</button>
 <button name="decision" value="deny" type="submit">Deny</button>
 </form></body></html>`))
+})
 
 func (s *Server) consentPage(w http.ResponseWriter, ar *authorizeRequest, id string) {
 	c := ar.client
@@ -47,6 +52,6 @@ func (s *Server) consentPage(w http.ResponseWriter, ar *authorizeRequest, id str
 	}
 	noFrames(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = consentTmpl.Execute(w, map[string]any{"Client": name, "Verified": c.Document, "Host": host, "Can": consentWords(ar.scopes),
+	_ = consentTmpl().Execute(w, map[string]any{"Client": name, "Verified": c.Document, "Host": host, "Can": consentWords(ar.scopes),
 		"Portal": s.portal, "Back": back, "International": warning, "ID": id})
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -139,15 +140,17 @@ func pageTitle(e *oauthError) string {
 	return "This sign-in cannot go on"
 }
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+var pageTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title></head>
 <body style="font:16px system-ui,sans-serif;max-width:36em;margin:3em auto"><h1>{{.Title}}</h1><p>{{.Text}}</p></body></html>`))
+})
 
 func (s *Server) page(w http.ResponseWriter, status int, title, text string) {
 	noFrames(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = pageTmpl.Execute(w, map[string]string{"Title": title, "Text": text})
+	_ = pageTmpl().Execute(w, map[string]string{"Title": title, "Text": text})
 }
 
 // noFrames keeps the pages out of other sites' frames (clickjacking).

@@ -140,6 +140,12 @@ func reflectSchema(v any, capUserIDs bool) ([]byte, error) {
 		RequiredFromJSONSchemaTags: true,
 		AllowAdditionalProperties:  false,
 	}
+	r.Mapper = func(t reflect.Type) *jsonschema.Schema {
+		if t == reflect.TypeOf(tools.UserRow{}) {
+			return userRowSchema()
+		}
+		return nil
+	}
 	s := r.ReflectFromType(reflect.TypeOf(v))
 	s.Version, s.ID = "", ""
 	if capUserIDs {
@@ -159,6 +165,27 @@ func reflectSchema(v any, capUserIDs bool) ([]byte, error) {
 	}
 	// invopop marshals nested schemas itself, HTML-escaped; undo that.
 	return []byte(strings.NewReplacer(`\u003e`, ">", `\u003c`, "<", `\u0026`, "&").Replace(buf.String())), nil
+}
+
+// userRowSchema describes a compact user's row (tools.UserRow): five cells,
+// typed in order (prefixItems); a validator that predates prefixItems
+// still checks the count and that each cell is a number or a string.
+func userRowSchema() *jsonschema.Schema {
+	n := uint64(len(tools.UserRowCells))
+	var cells []*jsonschema.Schema
+	var names []string
+	for _, c := range tools.UserRowCells {
+		cells = append(cells, &jsonschema.Schema{Type: c[1], Description: c[0]})
+		names = append(names, c[0])
+	}
+	return &jsonschema.Schema{
+		Type:        "array",
+		Description: "[" + strings.Join(names, ", ") + "]",
+		MinItems:    &n,
+		MaxItems:    &n,
+		PrefixItems: cells,
+		Items:       &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "integer"}, {Type: "string"}}},
+	}
 }
 
 // reference renders the README's tool reference from the generated schemas.
