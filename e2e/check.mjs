@@ -59,7 +59,7 @@ function checkAll(target, label) {
   r = call(target, 'list_dialog_users', { dialog_id: 'chat2935', limit: 2 });
   assert.equal(r.isError ?? false, false, JSON.stringify(r));
   assert.equal(r.structuredContent.total, 5);
-  assert.equal(r.structuredContent.users.length, 2);
+  assert.equal(r.structuredContent.rows.length, 2);
   assert.equal(r.structuredContent.next_offset, 2);
 
   r = call(target, 'add_chat_users', { chat_id: 2935, user_ids: [1291, 99, 777] });

@@ -87,9 +87,9 @@ async function cell(kind, version) {
     ok(JSON.stringify(names) === JSON.stringify(['add_chat_users', 'bot_chat_members', 'find_chats', 'find_users', 'get_bot_chat', 'get_chat', 'list_dialog_users', 'remove_chat_users']), `tools ${names}`);
     for (const [tool, args, line, data] of [
       ['find_chats', { query: 'Sales' }, '\n2935 | chat2935 | Sales team | chat |', '"dialog_id":"chat2935"'],
-      ['find_users', { query: 'Peterson' }, '\n99 | Catherine Peterson | user |', '"name":"Catherine Peterson"'],
+      ['find_users', { query: 'Peterson' }, '\n99 | Catherine Peterson | user |', '[99,"Catherine Peterson","user",'],
       ['get_chat', { dialog_id: 'chat2935' }, '\nname: Sales team\n', '"name":"Sales team"'],
-      ['list_dialog_users', { dialog_id: 'chat2935' }, '\n1269 | Alexander Smith | user |', '"name":"Alexander Smith"'],
+      ['list_dialog_users', { dialog_id: 'chat2935' }, '\n1269 | Alexander Smith | user |', '[1269,"Alexander Smith","user",'],
       ['add_chat_users', { chat_id: 2725, user_ids: [1019, 1271] }, '\nadded: 1019\nalready_members: 1271', '"already_members":[1271]'],
       ['bot_chat_members', { chat_id: 2725 }, '\nmember_ids: ', '"member_ids":['],
       ['get_bot_chat', { dialog_id: 'chat5' }, '\nname: Support Chat\n', '"name":"Support Chat"'],
