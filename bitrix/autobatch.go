@@ -33,6 +33,11 @@ var autoBatchable = map[string]bool{
 	strings.ToLower(MethodSearchChats):     true,
 	strings.ToLower(MethodRecent):          true,
 	strings.ToLower(MethodDialogGet):       true,
+	MethodDepartments:                      true,
+	MethodDepartmentManagers:               true,
+	MethodUserGet:                          true,
+	MethodWorkgroups:                       true,
+	MethodWorkgroupMembers:                 true,
 }
 
 // isWrite reports a method that changes the portal. Only reads are retried

@@ -439,7 +439,10 @@ func (c *Client) decode(method string, httpResp *http.Response, raw []byte) (*Re
 	status := httpResp.StatusCode
 	var env envelope
 	mediaType, _, _ := mime.ParseMediaType(httpResp.Header.Get("Content-Type"))
-	if err := json.Unmarshal(raw, &env); err != nil || (env.Result == nil && env.Error == "") {
+	err := json.Unmarshal(raw, &env)
+	// sonet_group.* name some errors only by their description ("error": "").
+	failed := env.Error != "" || env.Result == nil && env.ErrorDescription != ""
+	if err != nil || (env.Result == nil && !failed) {
 		kind := mediaType
 		if kind == "" {
 			kind = "no content type"
@@ -447,7 +450,7 @@ func (c *Client) decode(method string, httpResp *http.Response, raw []byte) (*Re
 		return nil, &Error{Method: method, Code: CodeBadResponse, HTTPStatus: status,
 			Description: fmt.Sprintf("the portal answered HTTP %d with %d bytes of %s instead of a REST answer", status, len(raw), kind)}
 	}
-	if env.Error != "" {
+	if failed {
 		e := &Error{Method: method, Code: env.Error, Description: c.secrets.scrub(env.ErrorDescription), HTTPStatus: status}
 		if env.Time != nil && env.Time.OperatingResetAt > 0 {
 			// Whole seconds: the block may last until the end of that second.

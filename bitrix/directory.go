@@ -136,8 +136,13 @@ func (c *Client) UsersByID(ctx context.Context, ids []int) ([]DialogUser, error)
 	if err != nil {
 		return nil, err
 	}
+	return c.decodeUsersByID(r.Result, ids)
+}
+
+// decodeUsersByID reads im.user.list.get's answer for ids.
+func (c *Client) decodeUsersByID(result json.RawMessage, ids []int) ([]DialogUser, error) {
 	// An object keyed by id; an unknown id maps to null.
-	byID, err := section(r.Result)
+	byID, err := section(result)
 	if err != nil {
 		return nil, badResult(MethodUsersByID, "users by id", err)
 	}

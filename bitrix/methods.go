@@ -23,7 +23,8 @@ const (
 // labelled with a method cannot grow without bound.
 var Methods = []string{MethodDialogUsersList, MethodChatUserAdd, MethodBotChatUserList, MethodBotV2ChatUsers,
 	MethodBotV2ChatGet, MethodBatch, MethodSearchUsers, MethodUserSearch, MethodUsersByID, MethodSearchChats,
-	MethodRecent, MethodDialogGet, MethodChatUserDelete, MethodBotRegister, "scope", "user.current", "imbot.bot.list"}
+	MethodRecent, MethodDialogGet, MethodChatUserDelete, MethodBotRegister, "scope", "user.current", "imbot.bot.list",
+	MethodDepartments, MethodDepartmentManagers, MethodUserGet, MethodWorkgroups, MethodWorkgroupMembers}
 
 // DialogUsersQuery selects participants for im.dialog.users.list.
 //

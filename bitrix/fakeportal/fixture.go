@@ -17,8 +17,38 @@ type Fixture struct {
 	Chats   []Chat      `json:"chats"`
 	Bots    []Bot       `json:"bots"`
 	Large   []LargeChat `json:"generated_chats"`
-	// Departments names department ids (for user.search's UF_DEPARTMENT_NAME).
+	// Departments names department ids (for user.search's UF_DEPARTMENT_NAME);
+	// New fills it from Structure.
 	Departments map[string]string `json:"departments"`
+	// Structure is the company structure department.get reads: each
+	// department with its parent (0: the root) and its head.
+	Structure []Department `json:"structure"`
+	// Workgroups are the workgroups and projects (sonet_group.*).
+	Workgroups []Workgroup `json:"workgroups"`
+}
+
+// Department is one unit of the company structure.
+type Department struct {
+	ID     int    `json:"id"`
+	Name   string `json:"name"`
+	Parent int    `json:"parent"` // 0: the root
+	Head   int    `json:"head"`   // 0: none
+	Sort   int    `json:"sort"`
+}
+
+// Workgroup is a workgroup or project. A group that is not Visible is seen
+// only by its members; Closed is archived.
+type Workgroup struct {
+	ID         int    `json:"id"`
+	Name       string `json:"name"`
+	Project    bool   `json:"project"`
+	Owner      int    `json:"owner"`
+	Moderators []int  `json:"moderators"`
+	Members    []int  `json:"members"` // besides the owner and moderators
+	Visible    bool   `json:"visible"`
+	Opened     bool   `json:"opened"`
+	Closed     bool   `json:"closed"`
+	Extranet   bool   `json:"extranet"`
 }
 
 // WebhookSeed is the inbound webhook the portal accepts.

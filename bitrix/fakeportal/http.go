@@ -346,6 +346,16 @@ func (p *Portal) dispatch(who caller, method string, params map[string]any) (ans
 		return p.chatUserDelete(who, params)
 	case "imbot.v2.bot.register":
 		return p.botRegister(who, params)
+	case "department.get":
+		return p.departmentGet(params)
+	case "im.department.managers.get":
+		return p.departmentManagers(who, params)
+	case "user.get":
+		return p.userGet(params)
+	case "sonet_group.get":
+		return p.sonetGroupGet(who, params)
+	case "sonet_group.user.get":
+		return p.sonetGroupUserGet(who, params)
 	case "scope":
 		return answer{result: p.fix.Scopes}, nil
 	case "user.current":

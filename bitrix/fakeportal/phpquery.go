@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-// parsePHPQuery reads a=1&b[]=2&b[]=3&c[x]=4 as PHP's parse_str does (one level deep).
+// parsePHPQuery reads a=1&b[]=2&b[]=3&c[x]=4&d[x][]=5 as PHP's parse_str
+// does: brackets nest, [] appends.
 func parsePHPQuery(q string) map[string]any {
 	out := map[string]any{}
 	for _, pair := range strings.Split(q, "&") {
@@ -22,25 +23,31 @@ func parsePHPQuery(q string) map[string]any {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		name, sub, hasSub := strings.Cut(key, "[")
+		name, rest, hasSub := strings.Cut(key, "[")
 		if !hasSub {
 			out[name] = val
 			continue
 		}
-		sub = strings.TrimSuffix(sub, "]")
-		if sub == "" {
-			list, _ := out[name].([]any)
-			out[name] = append(list, val)
-			continue
-		}
-		m, _ := out[name].(map[string]any)
-		if m == nil {
-			m = map[string]any{}
-		}
-		m[sub] = val
-		out[name] = m
+		out[name] = phpInsert(out[name], strings.Split(strings.TrimSuffix(rest, "]"), "]["), val)
 	}
 	return out
+}
+
+// phpInsert puts val into container at the path of bracket segments.
+func phpInsert(container any, segs []string, val string) any {
+	if len(segs) == 0 {
+		return val
+	}
+	if segs[0] == "" {
+		list, _ := container.([]any)
+		return append(list, phpInsert(nil, segs[1:], val))
+	}
+	m, _ := container.(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+	}
+	m[segs[0]] = phpInsert(m[segs[0]], segs[1:], val)
+	return m
 }
 
 // str reads a parameter as PHP would cast it to string.

@@ -18,6 +18,7 @@ package fakeportal
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -107,6 +108,12 @@ func New(f *Fixture, opts ...Option) *Portal {
 	}
 	for _, g := range f.Large {
 		p.AddLargeChat(g)
+	}
+	if len(f.Structure) > 0 {
+		p.fix.Departments = map[string]string{}
+		for _, d := range f.Structure {
+			p.fix.Departments[strconv.Itoa(d.ID)] = d.Name
+		}
 	}
 	p.access, p.refresh = f.OAuth.AccessToken, f.OAuth.RefreshToken
 	for _, o := range opts {
