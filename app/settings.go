@@ -45,7 +45,7 @@ func (s Setting) name() string {
 func Settings() []Setting {
 	return []Setting{
 		// Credentials: a webhook, or OAuth.
-		secret("BITRIX24_WEBHOOK_URL", "Inbound webhook URL https://PORTAL/rest/USER_ID/CODE/ (scopes: im; imbot for the bot tools).",
+		secret("BITRIX24_WEBHOOK_URL", "Inbound webhook URL https://PORTAL/rest/USER_ID/CODE/ (scopes: im; imbot for the bot tools; department, user_brief and sonet_group for teams).",
 			func(c *Config) *bitrix.Secret { return &c.webhook }),
 		{Flag: "webhook-url-file", Env: "BITRIX24_WEBHOOK_URL_FILE", Kind: KindString,
 			Help: "A file (readable by its owner only) holding BITRIX24_WEBHOOK_URL, instead of the variable: an MCP client's configuration (claude mcp get shows -e values) then holds only the path.",
@@ -85,7 +85,7 @@ func Settings() []Setting {
 			func(c *Config) *bitrix.Secret { return &c.Bitrix.BotClientID }),
 
 		// Safety.
-		boolean("read-only", "BITRIX24_READ_ONLY", "Offer only the tools that read: add_chat_users is not registered.",
+		boolean("read-only", "BITRIX24_READ_ONLY", "Offer only the tools that read: add_chat_users and sync_chat_with_team are not registered.",
 			func(c *Config) *bool { return &c.Tools.ReadOnly }),
 		{Flag: "allowed-chat-ids", Env: "BITRIX24_ALLOWED_CHAT_IDS", Kind: KindString,
 			Help: "Comma list of chat ids the tools that write may change (empty: every chat).",

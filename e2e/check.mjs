@@ -36,7 +36,7 @@ function call(target, tool, args) {
 function checkAll(target, label) {
   const list = inspect(target, 'tools/list');
   const names = list.tools.map((t) => t.name).sort();
-  assert.deepEqual(names, ['add_chat_users', 'bot_chat_members', 'find_chats', 'find_users', 'get_bot_chat', 'get_chat', 'list_dialog_users']);
+  assert.deepEqual(names, ['add_chat_users', 'bot_chat_members', 'compare_chat_with_team', 'find_chats', 'find_teams', 'find_users', 'get_bot_chat', 'get_chat', 'list_dialog_users', 'list_team_members', 'sync_chat_with_team']);
   for (const t of list.tools) {
     const a = t.annotations;
     assert.ok([a.readOnlyHint, a.destructiveHint, a.idempotentHint, a.openWorldHint].every((h) => typeof h === 'boolean'), `${t.name} hints`);
@@ -52,6 +52,14 @@ function checkAll(target, label) {
   assert.deepEqual(r.structuredContent.columns, ['id', 'name', 'type', 'flags', 'position']);
   assert.equal(r.structuredContent.rows[0][0], 99);
   assert.match(r.content[0].text, /\n99 \| Catherine Peterson \|/);
+
+  r = call(target, 'find_teams', { query: 'Sales' });
+  assert.deepEqual(r.structuredContent.departments.map((d) => d.id), [2, 122]);
+  assert.match(r.content[0].text, /\ndepartment 2 \| Sales \| Example Corp \/ Sales \|/);
+
+  r = call(target, 'compare_chat_with_team', { chat_id: 2935, workgroups: [11] });
+  assert.equal(r.structuredContent.missing_count, 2);
+  assert.deepEqual(r.structuredContent.missing.rows.map((row) => row[0]), [1291, 1401]);
 
   r = call(target, 'get_chat', { dialog_id: 'chat2935' });
   assert.equal(r.structuredContent.chat.role, 'owner');

@@ -124,7 +124,7 @@ func TestStdioAllToolsBothProtocols(t *testing.T) {
 			}
 			names := testkit.ToolNames(t, s.client)
 			slices.Sort(names)
-			if !slices.Equal(names, []string{"add_chat_users", "bot_chat_members", "find_chats", "find_users", "get_bot_chat", "get_chat", "list_dialog_users"}) {
+			if !slices.Equal(names, []string{"add_chat_users", "bot_chat_members", "compare_chat_with_team", "find_chats", "find_teams", "find_users", "get_bot_chat", "get_chat", "list_dialog_users", "list_team_members", "sync_chat_with_team"}) {
 				t.Fatalf("tools: %v", names)
 			}
 			if n := p.Stats().Requests; n != 0 {

@@ -84,7 +84,7 @@ async function cell(kind, version) {
     await client.connect(atVersion(transportFor(kind, server?.base), version));
     ok(client.getServerVersion()?.name === 'bitrix24-chat-mcp', 'serverInfo');
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
-    ok(JSON.stringify(names) === JSON.stringify(['add_chat_users', 'bot_chat_members', 'find_chats', 'find_users', 'get_bot_chat', 'get_chat', 'list_dialog_users', 'remove_chat_users']), `tools ${names}`);
+    ok(JSON.stringify(names) === JSON.stringify(['add_chat_users', 'bot_chat_members', 'compare_chat_with_team', 'find_chats', 'find_teams', 'find_users', 'get_bot_chat', 'get_chat', 'list_dialog_users', 'list_team_members', 'remove_chat_users', 'sync_chat_with_team']), `tools ${names}`);
     for (const [tool, args, line, data] of [
       ['find_chats', { query: 'Sales' }, '\n2935 | chat2935 | Sales team | chat |', '"dialog_id":"chat2935"'],
       ['find_users', { query: 'Peterson' }, '\n99 | Catherine Peterson | user |', '[99,"Catherine Peterson","user",'],
@@ -93,6 +93,10 @@ async function cell(kind, version) {
       ['add_chat_users', { chat_id: 2725, user_ids: [1019, 1271] }, '\nadded: 1019\nalready_members: 1271', '"already_members":[1271]'],
       ['bot_chat_members', { chat_id: 2725 }, '\nmember_ids: ', '"member_ids":['],
       ['get_bot_chat', { dialog_id: 'chat5' }, '\nname: Support Chat\n', '"name":"Support Chat"'],
+      ['find_teams', { query: 'Sales' }, '\ndepartment 2 | Sales | Example Corp / Sales | head 1401 |', '"path":"Example Corp / Sales"'],
+      ['list_team_members', { workgroups: [11] }, '\n1269 | Alexander Smith | user |', '"owner_id":1269'],
+      ['compare_chat_with_team', { chat_id: 2935, workgroups: [11] }, '\n1291 | Maria Jones | user |', '"missing_count":2'],
+      ['sync_chat_with_team', { chat_id: 2935, workgroups: [11], dry_run: true }, '\nadded: 1291,1401\n', '"added":[1291,1401]'],
     ]) {
       // callTool validates structuredContent against the tool's outputSchema.
       const r = await client.callTool({ name: tool, arguments: args });

@@ -52,23 +52,34 @@ Example: {"chat_id": 2935, "user_ids": [99, 1271], "hide_history": false}`,
 func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallToolResult {
 	// The cap on user_ids is in the served schema (maxItems), checked already.
 	hide := in.HideHistory == nil || *in.HideHistory
-	o, res := changeMembership(ctx, d, membershipChange{
-		chatID: in.ChatID, users: dedupe(in.UserIDs), dryRun: in.DryRun, adding: true, verb: "invitation",
-		question: func(ctx context.Context, todo []int, _ map[int]string) string {
-			if len(todo) <= d.Settings.ConfirmOver {
-				return ""
-			}
-			names := map[int]string{}
-			if users, err := d.client(ctx).UsersByID(ctx, todo); err == nil {
-				for _, u := range users {
-					names[int(u.ID)] = u.Name
-				}
-			}
-			return fmt.Sprintf("Invite %d people to %s: %s?", len(todo), chatName(ctx, d, fmt.Sprintf("chat%d", in.ChatID)), peopleNames(todo, names))
-		},
+	change := invitation(d, in.ChatID, dedupe(in.UserIDs), hide, in.DryRun)
+	change.question = func(ctx context.Context, todo []int, _ map[int]string) string {
+		if len(todo) <= d.Settings.ConfirmOver {
+			return ""
+		}
+		return fmt.Sprintf("Invite %d people to %s: %s?", len(todo), chatName(ctx, d, fmt.Sprintf("chat%d", in.ChatID)), peopleNames(todo, userNames(ctx, d, todo)))
+	}
+	o, res := changeMembership(ctx, d, change)
+	if res != nil {
+		return res
+	}
+	out := AddChatUsersOutput{ChatID: in.ChatID, Added: orEmpty(o.changed), AlreadyMembers: orEmpty(o.unchanged), NotAdded: orEmpty(o.notChanged), HideHistory: hide, DryRun: in.DryRun}
+	summary := addSummary(out)
+	if o.lost != nil {
+		summary = fmt.Sprintf("Bitrix24's answer to the invitation was lost (%s), so the membership was read to find out. %s", describeErr(o.lost), summary)
+	}
+	return dataResult(out, summary, addData(out))
+}
+
+// invitation is the change that adds users to a chat (add_chat_users,
+// sync_chat_with_team): one im.chat.user.add for all. Its question is the
+// caller's to set.
+func invitation(d *Deps, chatID int, users []int, hide, dryRun bool) membershipChange {
+	return membershipChange{
+		chatID: chatID, users: users, dryRun: dryRun, adding: true, verb: "invitation",
 		write: func(ctx context.Context, todo []int) (map[int]string, error, error) {
 			// One request for all: a write is never retried after a fault.
-			err := d.client(ctx).ChatUserAdd(ctx, in.ChatID, todo, hide)
+			err := d.client(ctx).ChatUserAdd(ctx, chatID, todo, hide)
 			if err != nil && outcomeUnknown(err) {
 				return nil, err, nil
 			}
@@ -80,16 +91,19 @@ func addChatUsers(ctx context.Context, d *Deps, in AddChatUsersInput) *mcp.CallT
 			}
 			return "Bitrix24 accepted the id but the user is not a member afterwards: the id is unknown, the user is dismissed, or cannot join this chat"
 		},
-	})
-	if res != nil {
-		return res
 	}
-	out := AddChatUsersOutput{ChatID: in.ChatID, Added: orEmpty(o.changed), AlreadyMembers: orEmpty(o.unchanged), NotAdded: orEmpty(o.notChanged), HideHistory: hide, DryRun: in.DryRun}
-	summary := addSummary(out)
-	if o.lost != nil {
-		summary = fmt.Sprintf("Bitrix24's answer to the invitation was lost (%s), so the membership was read to find out. %s", describeErr(o.lost), summary)
+}
+
+// userNames are the names of users, for a question to a human (ids stay
+// bare where the read fails).
+func userNames(ctx context.Context, d *Deps, ids []int) map[int]string {
+	names := map[int]string{}
+	if users, _, err := d.client(ctx).UsersByIDs(ctx, ids); err == nil {
+		for _, u := range users {
+			names[int(u.ID)] = u.Name
+		}
 	}
-	return dataResult(out, summary, addData(out))
+	return names
 }
 
 func addSummary(o AddChatUsersOutput) string {

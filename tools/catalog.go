@@ -15,7 +15,8 @@ import (
 // specs lists every tool, in the order tools/list shows them.
 func specs() []spec {
 	return []spec{findChatsSpec(), findUsersSpec(), getChatSpec(), listDialogUsersSpec(), addChatUsersSpec(),
-		removeChatUsersSpec(), botChatMembersSpec(), getBotChatSpec()}
+		removeChatUsersSpec(), botChatMembersSpec(), getBotChatSpec(),
+		findTeamsSpec(), listTeamMembersSpec(), compareChatWithTeamSpec(), syncChatWithTeamSpec()}
 }
 
 // Info is what schema and README generation need to know of a tool.
@@ -28,13 +29,15 @@ type Info struct {
 	Output      any // zero value of the output type
 	// CapsUserIDs: user_ids is capped at BITRIX24_MAX_INVITE (maxItems).
 	CapsUserIDs bool
+	// Removes: it may remove people, where the server allows removal.
+	Removes bool
 }
 
 // Catalog describes every tool, for internal/gen/genschemas.
 func Catalog() []Info {
 	var out []Info
 	for _, sp := range specs() {
-		out = append(out, Info{Name: sp.name, Description: sp.description, ReadOnly: sp.readOnly, Destructive: sp.destructive, Input: sp.input, Output: sp.output, CapsUserIDs: sp.capsUserIDs})
+		out = append(out, Info{Name: sp.name, Description: sp.description, ReadOnly: sp.readOnly, Destructive: sp.destructive, Input: sp.input, Output: sp.output, CapsUserIDs: sp.capsUserIDs, Removes: sp.removes})
 	}
 	return out
 }
@@ -96,7 +99,7 @@ func buildTool(sp spec, st Settings) (mcp.Tool, error) {
 	tool.Annotations = mcp.ToolAnnotation{
 		Title:           sp.title,
 		ReadOnlyHint:    mcp.ToBoolPtr(sp.readOnly),
-		DestructiveHint: mcp.ToBoolPtr(sp.destructive),
+		DestructiveHint: mcp.ToBoolPtr(sp.destructive || sp.removes && st.EnableRemove),
 		IdempotentHint:  mcp.ToBoolPtr(sp.idempotent),
 		OpenWorldHint:   mcp.ToBoolPtr(sp.openWorld),
 	}

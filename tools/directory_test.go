@@ -202,7 +202,8 @@ func TestInvitePrompt(t *testing.T) {
 		t.Fatalf("%v %v", err, res)
 	}
 	text := res.Messages[0].Content.(mcp.TextContent).Text
-	for _, want := range []string{"Sales floor", "Nina Novak", "find_chats", "find_users", "dry_run true", "add_chat_users"} {
+	for _, want := range []string{"Sales floor", "Nina Novak", "find_chats", "find_users", "dry_run true", "add_chat_users",
+		"find_teams", "sync_chat_with_team", "include_subdepartments", "still_missing"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("the prompt lacks %q:\n%s", want, text)
 		}

@@ -23,7 +23,13 @@ type harness struct {
 // an unlimited bucket, assembled as the binary assembles them.
 func newHarness(t testing.TB, mod ...func(*app.Config)) *harness {
 	t.Helper()
-	p := portaltest.Start(t, nil)
+	return newHarnessOn(t, nil, mod...)
+}
+
+// newHarnessOn is newHarness on a portal of the fixture given (nil: the demo's).
+func newHarnessOn(t testing.TB, fix *fakeportal.Fixture, mod ...func(*app.Config)) *harness {
+	t.Helper()
+	p := portaltest.Start(t, fix)
 	cfg := testkit.Config(t, testkit.PortalEnv(p, map[string]string{"BITRIX24_RATE_LIMIT": "10000", "BITRIX24_RATE_BURST": "100000"}))
 	cfg.Bitrix.RetryBase = 1e6 // 1 ms: fast retries, same policy
 	for _, m := range mod {

@@ -20,8 +20,8 @@ type membershipChange struct {
 	users  []int // deduplicated
 	dryRun bool
 	adding bool // the users to change are the non-members; else the members
-	// question is what to ask the human before writing todo, or "" to write
-	// without asking; names holds the members' names.
+	// question is what to ask the human before writing todo, or "" (or a
+	// nil question) to write without asking; names holds the members' names.
 	question func(ctx context.Context, todo []int, names map[int]string) string
 	verb     string // "invitation", "removal": names the change in messages
 	// write sends the change. fatal is a refusal that leaves nothing to
@@ -69,21 +69,11 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 		out.changed = todo
 		return out, nil
 	}
-	if q := c.question(ctx, todo, names); q != "" {
-		answer, ask := confirmChange(ctx, d, q)
-		if answer == askingFirst {
-			return out, ask
-		}
-		if answer != confirmed {
-			why, told := notConfirmed(answer, c.verb, dialog)
-			entry.Event, entry.Outcome, entry.Reason = audit.Refused, "refused", why
-			if err := d.audit(ctx, entry); err != nil {
-				return out, auditFailed(err)
+	if c.question != nil {
+		if q := c.question(ctx, todo, names); q != "" {
+			if res := askFirst(ctx, d, entry, q, c.verb, dialog); res != nil {
+				return out, res
 			}
-			if ask != nil {
-				return out, ask
-			}
-			return out, errorResult(told)
 		}
 	}
 	progress := progressFrom(ctx)
@@ -149,6 +139,28 @@ func changeMembership(ctx context.Context, d *Deps, c membershipChange) (members
 	}
 	out.lost = lost
 	return out, nil
+}
+
+// askFirst asks the person to confirm a change: nil once they did (or
+// nobody can be asked); otherwise the result that ends the call: the
+// question itself, or why nothing was sent, on the audit trail too.
+func askFirst(ctx context.Context, d *Deps, entry audit.Entry, question, verb, dialog string) *mcp.CallToolResult {
+	answer, ask := confirmChange(ctx, d, question)
+	switch answer {
+	case confirmed:
+		return nil
+	case askingFirst:
+		return ask
+	}
+	why, told := notConfirmed(answer, verb, dialog)
+	entry.Event, entry.Outcome, entry.Reason = audit.Refused, "refused", why
+	if err := d.audit(ctx, entry); err != nil {
+		return auditFailed(err)
+	}
+	if ask != nil {
+		return ask
+	}
+	return errorResult(told)
 }
 
 // notConfirmed words a change the person did not confirm: the audit

@@ -16,7 +16,7 @@ func invitePrompt() mcp.Prompt {
 		mcp.WithArgument("chat", mcp.RequiredArgument(),
 			mcp.ArgumentDescription("The chat: its name (or part of it), or chatN.")),
 		mcp.WithArgument("people", mcp.RequiredArgument(),
-			mcp.ArgumentDescription("Who to invite: names, job titles or departments, or user ids, separated by commas.")),
+			mcp.ArgumentDescription("Who to invite: names, job titles, user ids, or whole teams (a department, with or without its sub-departments, or a workgroup or project), separated by commas.")),
 	)
 }
 
@@ -31,9 +31,10 @@ Chat: %s
 People: %s
 
 1. Find the chat: unless it is already given as chatN, call find_chats with a distinctive part of its name. If several chats match, ask me which one; if none does, tell me and stop.
-2. Find each person: call find_users with query set to the name (or ids set to the ids; for "everyone in a department" use department). If a name matches several users, ask me which one; if none, say so and leave that person out.
-3. Preview: call add_chat_users with the chat's id, the user ids and dry_run true. Show me who would be added and who is already a member, with names.
-4. Ask me to confirm, then call add_chat_users again without dry_run.
+2. Find each person: call find_users with query set to the name (or ids set to the ids). If a name matches several users, ask me which one; if none, say so and leave that person out.
+   For a whole team ("everyone in Marketing", "the Website project"), call find_teams with the team's name instead: a department's id (say whether its sub-departments count: include_subdepartments), or a workgroup's or project's id. If several match, ask me which one.
+3. Preview: for people, call add_chat_users with the chat's id, the user ids and dry_run true; for teams (with any single people as user_ids), call sync_chat_with_team with the chat's id, departments, workgroups and dry_run true, which compares the team with the chat for you. Show me who would be added and who is already a member, with names.
+4. Ask me to confirm, then call the same tool again without dry_run. If sync_chat_with_team reports still_missing above zero, call it again until it is zero.
 5. Report the outcome from the result: who was added, who already was a member, and anyone not added with the reason Bitrix24 gave.`, chat, people)
 	return mcp.NewGetPromptResult("Invite people to a Bitrix24 chat by name",
 		[]mcp.PromptMessage{mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent(text))}), nil

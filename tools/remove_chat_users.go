@@ -51,11 +51,24 @@ Example: {"chat_id": 4000, "user_ids": [1403]}`,
 }
 
 func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp.CallToolResult {
-	o, res := changeMembership(ctx, d, membershipChange{
-		chatID: in.ChatID, users: dedupe(in.UserIDs), dryRun: in.DryRun, adding: false, verb: "removal",
-		question: func(ctx context.Context, todo []int, names map[int]string) string {
-			return fmt.Sprintf("Remove %s from %s?", peopleNames(todo, names), chatName(ctx, d, fmt.Sprintf("chat%d", in.ChatID)))
-		},
+	change := removal(d, in.ChatID, dedupe(in.UserIDs), in.DryRun)
+	change.question = func(ctx context.Context, todo []int, names map[int]string) string {
+		return fmt.Sprintf("Remove %s from %s?", peopleNames(todo, names), chatName(ctx, d, fmt.Sprintf("chat%d", in.ChatID)))
+	}
+	o, res := changeMembership(ctx, d, change)
+	if res != nil {
+		return res
+	}
+	out := RemoveChatUsersOutput{ChatID: in.ChatID, Removed: orEmpty(o.changed), NotMembers: orEmpty(o.unchanged), NotRemoved: orEmpty(o.notChanged), DryRun: in.DryRun}
+	return dataResult(out, removeSummary(out), removeData(out))
+}
+
+// removal is the change that removes users from a chat (remove_chat_users,
+// sync_chat_with_team): one im.chat.user.delete per user. Its question is
+// the caller's to set.
+func removal(d *Deps, chatID int, users []int, dryRun bool) membershipChange {
+	return membershipChange{
+		chatID: chatID, users: users, dryRun: dryRun, adding: false, verb: "removal",
 		write: func(ctx context.Context, todo []int) (map[int]string, error, error) {
 			// One user per request (im.chat.user.delete takes one).
 			failed := map[int]string{}
@@ -64,7 +77,7 @@ func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp
 				if ctx.Err() != nil {
 					break
 				}
-				err := d.client(ctx).ChatUserDelete(ctx, in.ChatID, id)
+				err := d.client(ctx).ChatUserDelete(ctx, chatID, id)
 				switch {
 				case err == nil:
 					continue
@@ -85,12 +98,7 @@ func removeChatUsers(ctx context.Context, d *Deps, in RemoveChatUsersInput) *mcp
 			return failed, lost, nil
 		},
 		unverified: func(error) string { return "Bitrix24 answered true but the user is still a member" },
-	})
-	if res != nil {
-		return res
 	}
-	out := RemoveChatUsersOutput{ChatID: in.ChatID, Removed: orEmpty(o.changed), NotMembers: orEmpty(o.unchanged), NotRemoved: orEmpty(o.notChanged), DryRun: in.DryRun}
-	return dataResult(out, removeSummary(out), removeData(out))
 }
 
 func removalReason(ctx context.Context, err error) string {

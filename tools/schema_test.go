@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,7 +62,7 @@ func TestToolsListAnnotationsAndSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Tools) != 8 {
+	if len(list.Tools) != 12 {
 		t.Fatalf("%d tools", len(list.Tools))
 	}
 	for _, tool := range list.Tools {
@@ -69,10 +70,11 @@ func TestToolsListAnnotationsAndSchemas(t *testing.T) {
 		if a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.IdempotentHint == nil || a.OpenWorldHint == nil || a.Title == "" {
 			t.Errorf("%s: annotation hints not all set: %+v", tool.Name, a)
 		}
-		if *a.DestructiveHint != (tool.Name == "remove_chat_users") {
+		// With removal enabled, the tools that may remove people.
+		if *a.DestructiveHint != (tool.Name == "remove_chat_users" || tool.Name == "sync_chat_with_team") {
 			t.Errorf("%s: destructiveHint %v: only removal deletes", tool.Name, *a.DestructiveHint)
 		}
-		if *a.ReadOnlyHint != (tool.Name != "add_chat_users" && tool.Name != "remove_chat_users") {
+		if *a.ReadOnlyHint != !slices.Contains([]string{"add_chat_users", "remove_chat_users", "sync_chat_with_team"}, tool.Name) {
 			t.Errorf("%s: readOnlyHint %v", tool.Name, *a.ReadOnlyHint)
 		}
 		if tool.OutputSchema.Type != "object" || len(tool.OutputSchema.Properties) == 0 {

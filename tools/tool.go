@@ -129,6 +129,7 @@ type spec struct {
 	paramHints  map[string]string   // parameter -> how to fix a bad value
 	capsUserIDs bool                // user_ids is capped at Settings.MaxInvite (served as maxItems)
 	budgeted    bool                // results grow to Settings.MaxResultChars (listings)
+	removes     bool                // may remove people where the server allows removal: destructive then
 	enabled     func(Settings) bool // nil: always registered (read-only mode still hides writes)
 	run         func(ctx context.Context, d *Deps, args []byte) (*mcp.CallToolResult, error)
 }

@@ -202,7 +202,7 @@ func TestReadOnlyHidesWrites(t *testing.T) {
 	h := newHarness(t, func(c *app.Config) { c.Tools.ReadOnly, c.Tools.EnableRemove = true, true })
 	names := testkit.ToolNames(t, h.client)
 	slices.Sort(names)
-	if !slices.Equal(names, []string{"bot_chat_members", "find_chats", "find_users", "get_bot_chat", "get_chat", "list_dialog_users"}) {
+	if !slices.Equal(names, []string{"bot_chat_members", "compare_chat_with_team", "find_chats", "find_teams", "find_users", "get_bot_chat", "get_chat", "list_dialog_users", "list_team_members"}) {
 		t.Fatal(names)
 	}
 	if prompts, err := h.client.ListPrompts(context.Background(), mcp.ListPromptsRequest{}); err == nil && len(prompts.Prompts) != 0 {
@@ -432,6 +432,20 @@ func TestClaudeCodeKeepsResultsInline(t *testing.T) {
 			raw, _ := json.Marshal(res.StructuredContent)
 			biggest = max(biggest, len(raw), len(testkit.Text(res)))
 		}
+		// The team tools, on the largest team the demo has (the whole
+		// structure: about 5,450 people) and its largest chat.
+		for tool, args := range map[string]map[string]any{
+			"list_team_members":      {"departments": []int{100}, "include_subdepartments": true, "limit": 500, "fields": "full"},
+			"compare_chat_with_team": {"chat_id": 9002, "departments": []int{100}, "include_subdepartments": true, "user_ids": []int{1, 99}},
+			"sync_chat_with_team":    {"chat_id": 9001, "departments": []int{100}, "include_subdepartments": true, "dry_run": true},
+		} {
+			res := h.call(t, tool, args)
+			if res.IsError {
+				t.Fatalf("%s: %s", tool, testkit.Text(res))
+			}
+			raw, _ := json.Marshal(res.StructuredContent)
+			biggest = max(biggest, len(raw), len(testkit.Text(res)))
+		}
 		return biggest
 	}
 	declared := func(h *harness) map[string]int {
@@ -458,7 +472,8 @@ func TestClaudeCodeKeepsResultsInline(t *testing.T) {
 	}
 	raised := newHarness(t, func(c *app.Config) { c.Tools.MaxResultChars = 150000 })
 	d := declared(raised)
-	if len(d) != 3 || d["list_dialog_users"] != 150000 || d["find_users"] != 150000 || d["bot_chat_members"] != 150000 {
+	if len(d) != 5 || d["list_dialog_users"] != 150000 || d["find_users"] != 150000 || d["bot_chat_members"] != 150000 ||
+		d["list_team_members"] != 150000 || d["compare_chat_with_team"] != 150000 {
 		t.Errorf("with BITRIX24_MAX_RESULT_CHARS=150000, declared %v", d)
 	}
 	if got := largest(raised); got > d["list_dialog_users"] || got < 100000 {

@@ -94,6 +94,10 @@ func runCheck(args []string, env Env) error {
 		line("NOTE", "scope imbot is missing: bot_chat_members and get_bot_chat will not work (fine if you do not use a bot)")
 	}
 
+	if err == nil {
+		checkTeamScopes(scopes, line)
+	}
+
 	if botID == 0 {
 		line("NOTE", "no BITRIX24_BOT_ID: the bot tools need bot_id in every call")
 	} else if hasImbot {
@@ -103,6 +107,29 @@ func runCheck(args []string, env Env) error {
 		checkShapes(ctx, client, me, botID, hasImbot, line, fail)
 	}
 	return v.end()
+}
+
+// teamScopes are the scopes the team tools need beyond im, each with what
+// it turns on; any one of a line's names grants it.
+var teamScopes = []struct {
+	names []string
+	what  string
+}{
+	{[]string{"department"}, "departments (find_teams, and departments in list_team_members, compare_chat_with_team and sync_chat_with_team)"},
+	{[]string{"user_brief", "user", "user_basic"}, "the people of a department (user.get) and find_users' department and position filters (user.search)"},
+	{[]string{"sonet_group", "socialnetwork", "sonet"}, "workgroups and projects (find_teams, and workgroups in the team tools)"},
+}
+
+// checkTeamScopes names each team scope there or missing, and what a
+// missing one turns off. The team tools are optional: a NOTE, not a failure.
+func checkTeamScopes(scopes []string, line func(verdict, format string, a ...any)) {
+	for _, s := range teamScopes {
+		if i := slices.IndexFunc(s.names, func(n string) bool { return slices.Contains(scopes, n) }); i >= 0 {
+			line("OK", "scope %s: %s can work", s.names[i], s.what)
+			continue
+		}
+		line("NOTE", "scope %s is missing, so these will not work: %s; add it where you added im to use them", s.names[0], s.what)
+	}
 }
 
 // verdicts are check's OK, FAILED and NOTE lines, and its last word.

@@ -133,7 +133,7 @@ func GoSDKCell(t testing.TB, cs *sdk.ClientSession, asker *Asker, p *fakeportal.
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	check(slices.Equal(names, []string{"add_chat_users", "bot_chat_members", "find_chats", "find_users", "get_bot_chat", "get_chat", "list_dialog_users", "remove_chat_users"}),
+	check(slices.Equal(names, []string{"add_chat_users", "bot_chat_members", "compare_chat_with_team", "find_chats", "find_teams", "find_users", "get_bot_chat", "get_chat", "list_dialog_users", "list_team_members", "remove_chat_users", "sync_chat_with_team"}),
 		"tools/list: %v", names)
 
 	call := func(ctx context.Context, name string, args map[string]any) (*sdk.CallToolResult, error) {
@@ -170,6 +170,10 @@ func GoSDKCell(t testing.TB, cs *sdk.ClientSession, asker *Asker, p *fakeportal.
 		{"bot_chat_members", map[string]any{"chat_id": 2725}, "\nmember_ids: ", `"member_ids":[`},
 		{"get_bot_chat", map[string]any{"dialog_id": "chat5"}, "\nname: Support Chat\n", `"name":"Support Chat"`},
 		{"remove_chat_users", map[string]any{"chat_id": 4000, "user_ids": []int{1403}, "dry_run": true}, "\nremoved: 1403\n", `"removed":[1403]`},
+		{"find_teams", map[string]any{"query": "Sales"}, "\ndepartment 2 | Sales | Example Corp / Sales | head 1401 |", `"path":"Example Corp / Sales"`},
+		{"list_team_members", map[string]any{"workgroups": []int{11}}, "\n1269 | Alexander Smith | user |", `"owner_id":1269`},
+		{"compare_chat_with_team", map[string]any{"chat_id": 2935, "workgroups": []int{11}}, "\n1291 | Maria Jones | user |", `"missing_count":2`},
+		{"sync_chat_with_team", map[string]any{"chat_id": 2935, "workgroups": []int{11}, "dry_run": true}, "\nadded: 1291,1401\n", `"added":[1291,1401]`},
 	} {
 		res, err := call(ctx, tc.tool, tc.args)
 		check(err == nil && !res.IsError, "%s: %v %v", tc.tool, err, res)

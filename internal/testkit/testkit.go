@@ -286,6 +286,16 @@ func ExerciseTools(t testing.TB, call func(name string, args map[string]any) *mc
 	if !slices.Contains(p.Members(2725), 1019) {
 		t.Fatal("the portal did not get the new member")
 	}
+	// A chat kept in step with a team: the Website relaunch workgroup's
+	// missing people join the Sales team chat; a second call writes nothing.
+	m = AsMap(t, call("sync_chat_with_team", map[string]any{"chat_id": 2935, "workgroups": []int{11}}))
+	if fmt.Sprint(m["added"]) != "[1291 1401]" || m["still_missing"].(float64) != 0 {
+		t.Fatalf("sync_chat_with_team: %v", m)
+	}
+	adds := p.Stats().AddUserCalls
+	if m = AsMap(t, call("sync_chat_with_team", map[string]any{"chat_id": 2935, "workgroups": []int{11}})); fmt.Sprint(m["added"]) != "[]" || p.Stats().AddUserCalls != adds {
+		t.Fatalf("sync_chat_with_team again: %v", m)
+	}
 	m = AsMap(t, call("bot_chat_members", map[string]any{"chat_id": 9001}))
 	if m["count"].(float64) != 452 || m["source"] != "imbot.chat.user.list" {
 		t.Fatalf("bot_chat_members: %v", m)
@@ -327,7 +337,7 @@ func CheckEveryTool(t testing.TB, c *client.Client, version string) {
 	if got := c.ProtocolVersion(); got != version {
 		t.Fatalf("negotiated %s, asked for %s", got, version)
 	}
-	if names := ToolNames(t, c); len(names) != 7 {
+	if names := ToolNames(t, c); len(names) != 11 {
 		t.Fatalf("tools/list: %v", names)
 	}
 	for _, tc := range []struct {
@@ -342,6 +352,10 @@ func CheckEveryTool(t testing.TB, c *client.Client, version string) {
 		{"add_chat_users", map[string]any{"chat_id": 2725, "user_ids": []int{1019, 1271}, "dry_run": true}, "\nadded: 1019\nalready_members: 1271", `"already_members":[1271]`},
 		{"bot_chat_members", map[string]any{"chat_id": 2725}, "\nmember_ids: ", `"member_ids":[`},
 		{"get_bot_chat", map[string]any{"dialog_id": "chat5"}, "\nname: Support Chat\n", `"name":"Support Chat"`},
+		{"find_teams", map[string]any{"query": "Sales"}, "\ndepartment 2 | Sales | Example Corp / Sales | head 1401 |", `"path":"Example Corp / Sales"`},
+		{"list_team_members", map[string]any{"workgroups": []int{11}}, "\n1269 | Alexander Smith | user |", `"owner_id":1269`},
+		{"compare_chat_with_team", map[string]any{"chat_id": 2935, "workgroups": []int{11}}, "\n1291 | Maria Jones | user |", `"missing_count":2`},
+		{"sync_chat_with_team", map[string]any{"chat_id": 2935, "workgroups": []int{11}, "dry_run": true}, "\nadded: 1291,1401\n", `"added":[1291,1401]`},
 	} {
 		res := Call(t, c, tc.tool, tc.args)
 		text := Text(res)

@@ -81,7 +81,7 @@ func build(version, goos, binary string) (map[string]any, error) {
 		"display_name":     "Bitrix24 chat membership",
 		"version":          version,
 		"description":      "See and change who is in a Bitrix24 chat: find people and chats, list members, invite users.",
-		"long_description": "An MCP server for Bitrix24 chats: find people and chats by name, list a chat's participants, invite users and be told who really joined, and look at chats through a chat bot. It talks to your portal through an inbound webhook (scope im; imbot for the bot tools) and never prints a secret.",
+		"long_description": "An MCP server for Bitrix24 chats: find people and chats by name, list a chat's participants, invite users and be told who really joined, keep a chat in step with a department tree or a workgroup, and look at chats through a chat bot. It talks to your portal through an inbound webhook (scope im; imbot for the bot tools; department, user_brief and sonet_group for teams) and never prints a secret.",
 		"author":           map[string]any{"name": "bitrix24-chat-mcp", "url": "https://github.com/bitrix24-chat-mcp/bitrix24-chat-mcp"},
 		"repository":       map[string]any{"type": "git", "url": "https://github.com/bitrix24-chat-mcp/bitrix24-chat-mcp"},
 		"homepage":         "https://github.com/bitrix24-chat-mcp/bitrix24-chat-mcp",

@@ -206,6 +206,8 @@ func reference(files map[string][]byte) (string, error) {
 		switch {
 		case t.Destructive:
 			access = "removes; registered only with --enable-remove, never with --read-only"
+		case t.Removes:
+			access = "writes; not registered with --read-only; removes only with --enable-remove"
 		case !t.ReadOnly:
 			access = "writes; not registered with --read-only"
 		}
