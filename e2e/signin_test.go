@@ -47,7 +47,7 @@ func TestTypeScriptSDKSignsIn(t *testing.T) {
 	}
 	t.Log(strings.TrimSpace(string(out)))
 	portaltest.AssertNoSecret(t, p, "the server's log", logs.String())
-	for _, word := range []string{"b24mcp_at.", "b24mcp_rt_", "b24mcp_code_"} {
+	for _, word := range []string{"b24mcp_at.", "b24mcp_rt.", "b24mcp_code_"} {
 		if strings.Contains(logs.String(), word) {
 			t.Errorf("the server's log holds one of our tokens (%s)", word)
 		}
