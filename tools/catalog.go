@@ -1,7 +1,6 @@
 package tools
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,26 +64,24 @@ func Register(s *server.MCPServer, d *Deps) error {
 	return nil
 }
 
-// buildTool reads the committed schemas and makes the mcp.Tool.
+// buildTool takes the committed schemas (compact, as generated beside the
+// indented files: compacting 70 KB at every start cost a third of a
+// millisecond) and makes the mcp.Tool.
 func buildTool(sp spec, st Settings) (mcp.Tool, error) {
-	in, err := schemas.FS.ReadFile(sp.name + ".input.json")
-	if err != nil {
-		return mcp.Tool{}, fmt.Errorf("tools: schema for %s missing; run make schemas: %w", sp.name, err)
+	inText, okIn := schemas.Served[sp.name+".input"]
+	outText, okOut := schemas.Served[sp.name+".output"]
+	if !okIn || !okOut {
+		return mcp.Tool{}, fmt.Errorf("tools: schema for %s missing; run make schemas", sp.name)
 	}
-	out, err := schemas.FS.ReadFile(sp.name + ".output.json")
-	if err != nil {
-		return mcp.Tool{}, fmt.Errorf("tools: schema for %s missing; run make schemas: %w", sp.name, err)
-	}
+	in, out := []byte(inText), []byte(outText)
 	if sp.capsUserIDs && st.MaxInvite != DefaultMaxInvite {
 		// The one configurable bound: served as configured, so the schema the
 		// model sees is the rule the server applies.
+		var err error
 		if in, err = withMaxItems(in, "user_ids", st.MaxInvite); err != nil {
 			return mcp.Tool{}, fmt.Errorf("tools: schema for %s: %w", sp.name, err)
 		}
 	}
-	// The committed schemas are indented for reading; served compact, once,
-	// rather than compacted on every tools/list.
-	in, out = compact(in), compact(out)
 	// NewToolWithRawSchema: NewTool would also set InputSchema, and a tool
 	// with both makes tools/list fail for the whole server.
 	tool := mcp.NewToolWithRawSchema(sp.name, sp.description, in)
@@ -104,14 +101,6 @@ func buildTool(sp spec, st Settings) (mcp.Tool, error) {
 		OpenWorldHint:   mcp.ToBoolPtr(sp.openWorld),
 	}
 	return tool, nil
-}
-
-func compact(schema []byte) []byte {
-	var b bytes.Buffer
-	if json.Compact(&b, schema) != nil {
-		return schema
-	}
-	return b.Bytes()
 }
 
 func withMaxItems(schema []byte, param string, n int) ([]byte, error) {
