@@ -30,7 +30,7 @@ type CompareChatWithTeamOutput struct {
 	Truncated    bool         `json:"truncated" jsonschema:"required" jsonschema_description:"true when missing or extra lists fewer than their count."`
 	Teams        []TeamSource `json:"teams" jsonschema:"required"`
 	NotFound     []int        `json:"not_found,omitzero" jsonschema_description:"user_ids no user has."`
-	Inactive     int          `json:"inactive_left_out,omitempty" jsonschema_description:"Dismissed users left out of the team (include_inactive takes them)."`
+	Inactive     int          `json:"inactive_left_out,omitempty" jsonschema_description:"Dismissed workgroup participants and user_ids left out (include_inactive takes them); a department's dismissed people are not even read."`
 }
 
 func compareChatWithTeamSpec() spec {

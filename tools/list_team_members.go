@@ -24,7 +24,7 @@ type ListTeamMembersOutput struct {
 	NextOffset *int         `json:"next_offset,omitempty" jsonschema_description:"Present only when more people remain: pass it as offset."`
 	Truncated  bool         `json:"truncated" jsonschema:"required"`
 	NotFound   []int        `json:"not_found,omitzero" jsonschema_description:"user_ids no user has."`
-	Inactive   int          `json:"inactive_left_out,omitempty" jsonschema_description:"Dismissed users left out (include_inactive takes them)."`
+	Inactive   int          `json:"inactive_left_out,omitempty" jsonschema_description:"Dismissed workgroup participants and user_ids left out (include_inactive takes them); a department's dismissed people are not even read."`
 }
 
 func listTeamMembersSpec() spec {

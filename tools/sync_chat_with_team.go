@@ -37,7 +37,7 @@ type SyncChatWithTeamOutput struct {
 	DryRun       bool         `json:"dry_run" jsonschema:"required"`
 	Teams        []TeamSource `json:"teams" jsonschema:"required"`
 	NotFound     []int        `json:"not_found,omitzero" jsonschema_description:"user_ids no user has."`
-	Inactive     int          `json:"inactive_left_out,omitempty" jsonschema_description:"Dismissed users left out of the team."`
+	Inactive     int          `json:"inactive_left_out,omitempty" jsonschema_description:"Dismissed workgroup participants and user_ids left out (include_inactive takes them); a department's dismissed people are not even read."`
 }
 
 func syncChatWithTeamSpec() spec {
