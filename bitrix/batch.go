@@ -48,6 +48,19 @@ func (c *Client) Batch(ctx context.Context, cmds []BatchCommand, halt bool) (*Ba
 	return c.decodeBatch(r.Result)
 }
 
+// answer is one command's answer from a batch: its result; or its own
+// error, named by its method; or a fault when the portal left it out.
+func (r *BatchResult) answer(cmd BatchCommand) (*Response, error) {
+	if e := r.Errors[cmd.Key]; e != nil {
+		e.Method = cmd.Method
+		return nil, e
+	}
+	if resp := r.Results[cmd.Key]; resp != nil {
+		return resp, nil
+	}
+	return nil, &Error{Method: MethodBatch, Code: CodeBadResponse, Description: "batch answer lacks " + cmd.Key}
+}
+
 func batchParams(cmds []BatchCommand, halt bool) (Params, error) {
 	cmd := make(map[string]string, len(cmds))
 	for _, bc := range cmds {

@@ -66,13 +66,9 @@ func (c *Client) DialogUsersAll(ctx context.Context, q DialogUsersQuery, max int
 		}
 		out.Requests++
 		for _, cmd := range cmds {
-			if e := res.Errors[cmd.Key]; e != nil {
-				e.Method = MethodDialogUsersList
-				return nil, e
-			}
-			r := res.Results[cmd.Key]
-			if r == nil {
-				return nil, &Error{Method: MethodBatch, Code: CodeBadResponse, Description: "batch answer lacks page " + cmd.Key}
+			r, err := res.answer(cmd)
+			if err != nil {
+				return nil, err
 			}
 			page, err := c.DecodeDialogUsers(r, queries[cmd.Key])
 			if err != nil {

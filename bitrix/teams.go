@@ -100,13 +100,9 @@ func listAll[T any](ctx context.Context, c *Client, method, startKey string, par
 		}
 		out.Requests++
 		for _, cmd := range cmds {
-			if e := res.Errors[cmd.Key]; e != nil {
-				e.Method = method
-				return nil, e
-			}
-			r := res.Results[cmd.Key]
-			if r == nil {
-				return nil, &Error{Method: MethodBatch, Code: CodeBadResponse, Description: "batch answer lacks page " + cmd.Key}
+			r, err := res.answer(cmd)
+			if err != nil {
+				return nil, err
 			}
 			page, err := decode(r)
 			if err != nil {
@@ -290,13 +286,9 @@ func (c *Client) UsersByIDs(ctx context.Context, ids []int) ([]DialogUser, int, 
 		}
 		requests++
 		for _, cmd := range cmds {
-			if e := res.Errors[cmd.Key]; e != nil {
-				e.Method = MethodUsersByID
-				return nil, requests, e
-			}
-			r := res.Results[cmd.Key]
-			if r == nil {
-				return nil, requests, &Error{Method: MethodBatch, Code: CodeBadResponse, Description: "batch answer lacks " + cmd.Key}
+			r, err := res.answer(cmd)
+			if err != nil {
+				return nil, requests, err
 			}
 			users, err := c.decodeUsersByID(r.Result, chunks[cmd.Key])
 			if err != nil {

@@ -19,18 +19,16 @@ type CompareChatWithTeamInput struct {
 
 // CompareChatWithTeamOutput is compare_chat_with_team's result.
 type CompareChatWithTeamOutput struct {
-	ChatID       int          `json:"chat_id" jsonschema:"required"`
-	TeamSize     int          `json:"team_size" jsonschema:"required" jsonschema_description:"People in the team (each once)."`
-	ChatMembers  int          `json:"chat_members" jsonschema:"required" jsonschema_description:"The chat's members, bots left out."`
-	InStep       bool         `json:"in_step" jsonschema:"required" jsonschema_description:"true when nobody is missing and nobody is extra."`
-	MissingCount int          `json:"missing_count" jsonschema:"required" jsonschema_description:"Team members who are not in the chat."`
-	ExtraCount   int          `json:"extra_count" jsonschema:"required" jsonschema_description:"Chat members (bots left out) who are not in the team."`
-	Missing      UserListing  `json:"missing" jsonschema:"required" jsonschema_description:"Who is missing, by name, as far as the result size budget allows (missing_count says how many in all)."`
-	Extra        UserListing  `json:"extra" jsonschema:"required" jsonschema_description:"Who is extra, in join order, as far as the budget allows (extra_count says how many in all)."`
-	Truncated    bool         `json:"truncated" jsonschema:"required" jsonschema_description:"true when missing or extra lists fewer than their count."`
-	Teams        []TeamSource `json:"teams" jsonschema:"required"`
-	NotFound     []int        `json:"not_found,omitzero" jsonschema_description:"user_ids no user has."`
-	Inactive     int          `json:"inactive_left_out,omitempty" jsonschema_description:"Dismissed workgroup participants and user_ids left out (include_inactive takes them); a department's dismissed people are not even read."`
+	ChatID       int         `json:"chat_id" jsonschema:"required"`
+	TeamSize     int         `json:"team_size" jsonschema:"required" jsonschema_description:"People in the team (each once)."`
+	ChatMembers  int         `json:"chat_members" jsonschema:"required" jsonschema_description:"The chat's members, bots left out."`
+	InStep       bool        `json:"in_step" jsonschema:"required" jsonschema_description:"true when nobody is missing and nobody is extra."`
+	MissingCount int         `json:"missing_count" jsonschema:"required" jsonschema_description:"Team members who are not in the chat."`
+	ExtraCount   int         `json:"extra_count" jsonschema:"required" jsonschema_description:"Chat members (bots left out) who are not in the team."`
+	Missing      UserListing `json:"missing" jsonschema:"required" jsonschema_description:"Who is missing, by name, as far as the result size budget allows (missing_count says how many in all)."`
+	Extra        UserListing `json:"extra" jsonschema:"required" jsonschema_description:"Who is extra, in join order, as far as the budget allows (extra_count says how many in all)."`
+	Truncated    bool        `json:"truncated" jsonschema:"required" jsonschema_description:"true when missing or extra lists fewer than their count."`
+	TeamParts
 }
 
 func compareChatWithTeamSpec() spec {
@@ -111,7 +109,7 @@ func compareChatWithTeam(ctx context.Context, d *Deps, in CompareChatWithTeamInp
 	}
 	t := diff.team
 	out := CompareChatWithTeamOutput{ChatID: in.ChatID, TeamSize: len(t.people), ChatMembers: len(diff.members),
-		MissingCount: len(diff.missing), ExtraCount: len(diff.extra), Teams: t.sources, NotFound: t.notFound, Inactive: t.inactive}
+		MissingCount: len(diff.missing), ExtraCount: len(diff.extra), TeamParts: t.parts()}
 	out.InStep = out.MissingCount == 0 && out.ExtraCount == 0
 	sources := t.sourcesLine()
 	budget := d.maxResultChars() - max(len(sources), jsonLen(t.sources))

@@ -146,14 +146,7 @@ func findDepartments(ctx context.Context, d *Deps, query string, limit int, out 
 	if err != nil {
 		return err
 	}
-	byID := make(map[int]bitrix.Department, len(structure.Items))
-	children := map[int][]int{}
-	for _, dep := range structure.Items {
-		byID[int(dep.ID)] = dep
-		if dep.Parent != 0 && dep.Parent != dep.ID {
-			children[int(dep.Parent)] = append(children[int(dep.Parent)], int(dep.ID))
-		}
-	}
+	byID, children := index(structure.Items)
 	q := strings.ToLower(strings.TrimSpace(query))
 	var found []FoundDepartment
 	for _, dep := range structure.Items {

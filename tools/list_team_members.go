@@ -19,12 +19,10 @@ type ListTeamMembersInput struct {
 // ListTeamMembersOutput is list_team_members' result.
 type ListTeamMembersOutput struct {
 	UserListing
-	Total      int          `json:"total" jsonschema:"required" jsonschema_description:"People in the team (the union: each person once)."`
-	Teams      []TeamSource `json:"teams" jsonschema:"required" jsonschema_description:"Each part of the team: its people, a department's head(s), a workgroup's owner and moderators."`
-	NextOffset *int         `json:"next_offset,omitempty" jsonschema_description:"Present only when more people remain: pass it as offset."`
-	Truncated  bool         `json:"truncated" jsonschema:"required"`
-	NotFound   []int        `json:"not_found,omitzero" jsonschema_description:"user_ids no user has."`
-	Inactive   int          `json:"inactive_left_out,omitempty" jsonschema_description:"Dismissed workgroup participants and user_ids left out (include_inactive takes them); a department's dismissed people are not even read."`
+	Total      int  `json:"total" jsonschema:"required" jsonschema_description:"People in the team (the union: each person once)."`
+	NextOffset *int `json:"next_offset,omitempty" jsonschema_description:"Present only when more people remain: pass it as offset."`
+	Truncated  bool `json:"truncated" jsonschema:"required"`
+	TeamParts
 }
 
 func listTeamMembersSpec() spec {
@@ -57,7 +55,7 @@ func listTeamMembers(ctx context.Context, d *Deps, in ListTeamMembersInput) *mcp
 	}
 	full := in.Fields == "full"
 	people := t.sorted()
-	out := ListTeamMembersOutput{Total: len(people), Teams: t.sources, NotFound: t.notFound, Inactive: t.inactive}
+	out := ListTeamMembersOutput{Total: len(people), TeamParts: t.parts()}
 	page := people[min(in.Offset, len(people)):]
 	page = page[:min(limit, len(page))]
 	all := make([]DialogUser, len(page))

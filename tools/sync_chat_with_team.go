@@ -35,9 +35,7 @@ type SyncChatWithTeamOutput struct {
 	InStep       bool         `json:"in_step" jsonschema:"required" jsonschema_description:"true when, after this call, nobody is missing and nobody is extra."`
 	HideHistory  bool         `json:"hide_history" jsonschema:"required"`
 	DryRun       bool         `json:"dry_run" jsonschema:"required"`
-	Teams        []TeamSource `json:"teams" jsonschema:"required"`
-	NotFound     []int        `json:"not_found,omitzero" jsonschema_description:"user_ids no user has."`
-	Inactive     int          `json:"inactive_left_out,omitempty" jsonschema_description:"Dismissed workgroup participants and user_ids left out (include_inactive takes them); a department's dismissed people are not even read."`
+	TeamParts
 }
 
 func syncChatWithTeamSpec() spec {
@@ -84,7 +82,7 @@ func syncChatWithTeam(ctx context.Context, d *Deps, in SyncChatWithTeamInput) *m
 	t := diff.team
 	hide := in.HideHistory == nil || *in.HideHistory
 	out := SyncChatWithTeamOutput{ChatID: in.ChatID, TeamSize: len(t.people), Added: []int{}, NotAdded: []NotChanged{}, Removed: []int{}, NotRemoved: []NotChanged{},
-		HideHistory: hide, DryRun: in.DryRun, Teams: t.sources, NotFound: t.notFound, Inactive: t.inactive}
+		HideHistory: hide, DryRun: in.DryRun, TeamParts: t.parts()}
 	dialog := fmt.Sprintf("chat%d", in.ChatID)
 
 	// What this call changes: at most BITRIX24_MAX_INVITE each way, and

@@ -45,6 +45,18 @@ type TeamSource struct {
 	Within     int    `json:"within,omitempty" jsonschema_description:"For a department named in departments: the sub-departments taken with it (include_subdepartments), or, without it, the sub-departments it has that were left out."`
 }
 
+// TeamParts is what a team tool's result says of the team itself.
+type TeamParts struct {
+	Teams    []TeamSource `json:"teams" jsonschema:"required" jsonschema_description:"Each part of the team with the people it brings; a workgroup's owner and moderators, and in list_team_members a department's head(s)."`
+	NotFound []int        `json:"not_found,omitzero" jsonschema_description:"user_ids no user has."`
+	Inactive int          `json:"inactive_left_out,omitempty" jsonschema_description:"Dismissed workgroup participants and user_ids left out (include_inactive takes them); a department's dismissed people are not even read."`
+}
+
+// parts is the team as its result describes it.
+func (t *team) parts() TeamParts {
+	return TeamParts{Teams: t.sources, NotFound: t.notFound, Inactive: t.inactive}
+}
+
 // team is a resolved team: its people by id, and where they came from.
 type team struct {
 	people   map[int]bitrix.DialogUser
@@ -209,14 +221,7 @@ func (t *team) addDepartments(ctx context.Context, c *bitrix.Client, named []int
 		return scopeErrorResult(ctx, err, "department", "reading the company structure")
 	}
 	t.requests += structure.Requests
-	byID := make(map[int]bitrix.Department, len(structure.Items))
-	children := map[int][]int{}
-	for _, dep := range structure.Items {
-		byID[int(dep.ID)] = dep
-		if dep.Parent != 0 && dep.Parent != dep.ID {
-			children[int(dep.Parent)] = append(children[int(dep.Parent)], int(dep.ID))
-		}
-	}
+	byID, children := index(structure.Items)
 	var missing []int
 	for _, id := range named {
 		if _, ok := byID[id]; !ok {
@@ -291,6 +296,20 @@ func (t *team) addDepartments(ctx context.Context, c *bitrix.Client, named []int
 		}
 	}
 	return nil
+}
+
+// index reads the company structure: each department by id, and the
+// departments right below each one.
+func index(structure []bitrix.Department) (byID map[int]bitrix.Department, children map[int][]int) {
+	byID = make(map[int]bitrix.Department, len(structure))
+	children = map[int][]int{}
+	for _, dep := range structure {
+		byID[int(dep.ID)] = dep
+		if dep.Parent != 0 && dep.Parent != dep.ID {
+			children[int(dep.Parent)] = append(children[int(dep.Parent)], int(dep.ID))
+		}
+	}
+	return byID, children
 }
 
 // subtree is a department and every department below it, breadth first,
